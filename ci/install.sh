@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Install everything cca-cosim needs on Debian 12 (bookworm) or 13 (trixie):
+# apt packages (QEMU >= 10.0 from Debian, cross toolchain, gdb-multiarch), the
+# Python venv in .venv with the package and its test extras, the TCG plugin and
+# the firmware images.  Idempotent: every step checks before it acts.
+#
+#   ci/install.sh            everything
+#   ci/install.sh --no-apt   skip the apt step (packages already present)
+set -euo pipefail
+
+top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$top"
+
+log() { printf '[install] %s\n' "$*"; }
+die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
+trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
+
+QEMU_MIN_MAJOR=10
+do_apt=1
+for arg in "$@"; do
+    case "$arg" in
+        --no-apt) do_apt=0 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        *) die "unknown argument '$arg' (try --help)" ;;
+    esac
+done
+
+# --- which Debian ----------------------------------------------------------
+[ -r /etc/os-release ] || die "/etc/os-release is missing: this script supports Debian 12 and 13 only"
+# shellcheck disable=SC1091
+. /etc/os-release
+codename="${VERSION_CODENAME:-}"
+case "${ID:-}:$codename" in
+    debian:bookworm) qemu_suite="bookworm-backports" ;;
+    debian:trixie) qemu_suite="" ;;   # trixie itself carries QEMU 10.0
+    *) die "unsupported system '${PRETTY_NAME:-unknown}': need Debian 12 (bookworm) or 13 (trixie)" ;;
+esac
+log "system: ${PRETTY_NAME:-$ID $codename}"
+
+APT_PACKAGES=(
+    qemu-system-arm             # qemu-system-aarch64
+    gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
+    gcc make                    # the TCG plugin is built for the host
+    gdb-multiarch
+    python3 python3-venv python3-dev
+    device-tree-compiler        # dtc: readable device-tree dumps in error reports
+)
+
+qemu_major() {
+    command -v qemu-system-aarch64 >/dev/null 2>&1 || { echo 0; return; }
+    qemu-system-aarch64 --version | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p'
+}
+
+packages_missing() {
+    local p missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    echo "${missing[@]:-}"
+}
+
+enable_backports() {
+    # Add $qemu_suite from the mirror the machine's own sources name for
+    # $codename.  Backports suites are NotAutomatic: nothing is taken from
+    # them unless asked for with -t, so libc and friends never move.
+    local list=/etc/apt/sources.list.d/cca-cosim-backports.sources mirror uri key
+    if [ -f "$list" ]; then log "apt: $qemu_suite already enabled ($list)"; return; fi
+    mirror="$(ci/apt-mirror.sh "$codename")" || die "no apt source for '$codename' found in /etc/apt: cannot tell which mirror to take $qemu_suite from"
+    read -r uri key <<<"$mirror"
+    log "apt: enabling $qemu_suite from $uri"
+    {
+        echo "# Added by cca-cosim ci/install.sh: QEMU >= $QEMU_MIN_MAJOR.0 comes from here."
+        echo "Types: deb"
+        echo "URIs: $uri"
+        echo "Suites: $qemu_suite"
+        echo "Components: main"
+        [ "$key" = "-" ] || echo "Signed-By: $key"
+    } >"$list"
+}
+
+install_apt() {
+    local missing major
+    missing="$(packages_missing)"
+    major="$(qemu_major)"
+    if [ -z "$missing" ] && [ "${major:-0}" -ge "$QEMU_MIN_MAJOR" ]; then
+        log "apt: all packages present, QEMU $major.x"
+        return
+    fi
+    [ "$(id -u)" = 0 ] || die "apt packages missing (${missing:-qemu >= $QEMU_MIN_MAJOR}); run this script as root"
+    [ -z "$qemu_suite" ] || enable_backports
+    log "apt: apt-get update"
+    apt-get update -q || die "apt-get update failed"
+    log "apt: installing ${APT_PACKAGES[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${APT_PACKAGES[@]}" \
+        || die "apt-get install failed"
+    if [ -n "$qemu_suite" ]; then
+        log "apt: installing qemu-system-arm from $qemu_suite"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -t "$qemu_suite" \
+            qemu-system-arm || die "could not install QEMU from $qemu_suite"
+    fi
+    major="$(qemu_major)"
+    [ "${major:-0}" -ge "$QEMU_MIN_MAJOR" ] || die "QEMU $major.x installed, need >= $QEMU_MIN_MAJOR.0"
+    log "apt: $(qemu-system-aarch64 --version | head -1)"
+}
+
+install_venv() {
+    local py=/usr/bin/python3 stamp=.venv/.cosim-installed want
+    [ -x "$py" ] || py="$(command -v python3)" || die "python3 not found"
+    "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "$py is older than Python 3.11"
+    if [ ! -x .venv/bin/python ]; then
+        log "venv: creating .venv with $py"
+        "$py" -m venv .venv || die "python3 -m venv failed (is python3-venv installed?)"
+    fi
+    want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && .venv/bin/python -c 'import cosim' 2>/dev/null; then
+        log "venv: package up to date"
+        return
+    fi
+    log "venv: installing cosim with test extras"
+    .venv/bin/python -m pip install -q --upgrade pip || die "pip upgrade failed"
+    .venv/bin/python -m pip install -q -e '.[test]' || die "pip install of the cosim package failed"
+    echo "$want" >"$stamp"
+}
+
+build() {
+    log "build: qemu_plugin/"
+    make -s -C qemu_plugin || die "building the TCG plugin failed"
+    log "build: images/"
+    make -s -C images PYTHON="$top/.venv/bin/python" || die "building the firmware images failed"
+}
+
+[ "$do_apt" = 0 ] || install_apt
+install_venv
+build
+log "done"
