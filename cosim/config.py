@@ -1,0 +1,99 @@
+"""What a user can choose about a co-simulated platform, and where the built
+artefacts of this checkout are.  Imports nothing else of cosim."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KIB = 1 << 10
+MIB = 1 << 20
+GIB = 1 << 30
+
+MAX_CPUS = 8
+"""vCPUs the platform supports; cosim.machine.board re-exports it for the C side."""
+
+CARVEOUT_DEFAULT_SIZE = 16 * MIB
+PAYLOAD_DEFAULT_OFFSET = 2 * MIB
+"""Where in RAM the NS payload is loaded (the arm64 Image's preferred 2 MiB)."""
+
+
+class GptMode(StrEnum):
+    HW = "hw"
+    """QEMU's granule protection check (needs -cpu max,x-rme=on)."""
+    PLUGIN = "plugin"
+    """The TCG plugin checks every access against the PAS table."""
+    OFF = "off"
+
+
+class ViolationPolicy(StrEnum):
+    DEFAULT = "default"
+    """hw: inject an external abort into the offender; plugin: halt."""
+    HALT = "halt"
+    """Stop the machine with its state preserved for GDB."""
+    LOG = "log"
+    """Record the violation and let the machine continue (plugin mode)."""
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot work, with a message that says why."""
+
+
+def artefact(*parts: str) -> Path:
+    """A built file of this checkout (images/build, qemu_plugin/build, ...)."""
+    return REPO_ROOT.joinpath(*parts)
+
+
+@dataclass
+class PlatformConfig:
+    cpus: int = 1
+    ram_size: int = 1 * GIB
+    carveout_size: int = CARVEOUT_DEFAULT_SIZE
+    rme: bool = True
+    """-cpu max,x-rme=on: the CPU implements FEAT_RME."""
+    gpt: GptMode = GptMode.OFF
+    on_violation: ViolationPolicy = ViolationPolicy.DEFAULT
+    qemu: str = "qemu-system-aarch64"
+    plugin: Path = field(default_factory=lambda: artefact("qemu_plugin", "build", "libcosim.so"))
+    monitor: Path = field(default_factory=lambda: artefact("images", "build", "monitor.bin"))
+    payload: Path = field(default_factory=lambda: artefact("images", "build", "hoststub.bin"))
+    """The NS-EL2 image: the hoststub, or a Linux kernel Image."""
+    payload_offset: int = PAYLOAD_DEFAULT_OFFSET
+    extra_qemu_args: list[str] = field(default_factory=list)
+    start_timeout: float = 30.0
+    """Seconds for QEMU to start and the monitor to report that EL3 is up."""
+    call_timeout: float = 120.0
+    """Seconds one host request may take before the run is declared hung."""
+    stop_timeout: float = 5.0
+    """Seconds QEMU gets to quit before it is killed."""
+
+    def validate(self) -> None:
+        if not 1 <= self.cpus <= MAX_CPUS:
+            raise ConfigError(f"cpus must be 1..{MAX_CPUS}, not {self.cpus}")
+        if self.ram_size % (2 * MIB) or self.ram_size < 128 * MIB:
+            raise ConfigError(f"RAM size must be a multiple of 2 MiB and at least 128 MiB, "
+                              f"not {self.ram_size:#x}")
+        if self.carveout_size % (2 * MIB) or self.carveout_size < 2 * MIB:
+            raise ConfigError(f"carve-out size must be a non-zero multiple of 2 MiB, "
+                              f"not {self.carveout_size:#x}")
+        if self.carveout_size > self.ram_size // 4:
+            raise ConfigError("the carve-out must be at most a quarter of RAM")
+        if self.gpt == GptMode.HW and not self.rme:
+            raise ConfigError("--gpt hw needs a CPU with RME (-cpu max,x-rme=on)")
+        if self.on_violation == ViolationPolicy.LOG and self.gpt == GptMode.HW:
+            raise ConfigError("--on-violation log is for --gpt plugin: in hw mode the access "
+                              "never happens, so there is nothing to continue past")
+        if shutil.which(self.qemu) is None and not os.access(self.qemu, os.X_OK):
+            raise ConfigError(f"QEMU binary '{self.qemu}' not found (run ci/install.sh)")
+        for what, path in (("TCG plugin", self.plugin), ("monitor image", self.monitor),
+                           ("NS payload", self.payload)):
+            if not Path(path).is_file():
+                raise ConfigError(f"{what} {path} does not exist (run ci/install.sh)")
+
+    @property
+    def cpu_model(self) -> str:
+        return "max,x-rme=on" if self.rme else "max"

@@ -1,0 +1,192 @@
+"""The Python side of images/hoststub: the NS-EL2 test host.
+
+Each hoststub CPU asks for its next request with the SiP call HOSTSTUB_NEXT;
+the call is served on that vCPU's doorbell thread, which blocks until a test
+submits a request for the CPU.  So every SMC a test issues here really runs
+on the CPU at NS-EL2 and travels through the monitor, and every load or store
+really touches guest memory with the CPU's permissions.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from dataclasses import dataclass, field
+
+from ..machine.machine import Machine
+from ..memory import GuestMemory
+from ..monitor import layout as L
+from ..rmm.abi import PsciFid
+
+SMC_REGS = 18
+
+_STOP = object()
+
+
+class HostStubError(Exception):
+    """A request the stub could not carry out (bad request, CPU not up)."""
+
+
+@dataclass
+class StubResult:
+    status: L.StubStatus
+    ret: tuple[int, ...]
+    fault_esr: int = 0
+    fault_far: int = 0
+    fault_elr: int = 0
+    ticks: int = 0
+
+    @property
+    def faulted(self) -> bool:
+        return self.status == L.StubStatus.FAULT
+
+    @property
+    def x0(self) -> int:
+        return self.ret[0]
+
+
+@dataclass
+class _Request:
+    op: L.StubOp
+    addr: int = 0
+    size: int = 0
+    value: int = 0
+    count: int = 0
+    args: tuple[int, ...] = ()
+    done: threading.Event = field(default_factory=threading.Event)
+    result: StubResult | None = None
+
+
+class _Cpu:
+    def __init__(self) -> None:
+        self.requests: queue.Queue[object] = queue.Queue()
+        self.page = 0
+        self.current: _Request | None = None
+        self.seq = 0
+        self.ready = threading.Event()
+        self.exited = False
+
+
+class HostStub:
+    def __init__(self, machine: Machine, cpus: int) -> None:
+        self.machine = machine
+        self._cpus = [_Cpu() for _ in range(cpus)]
+        self.secondary_entry = 0
+
+    @property
+    def memory(self) -> GuestMemory:
+        assert self.machine.ram is not None
+        return self.machine.ram
+
+    # -- the SiP service (runs on the vCPU's doorbell thread) -------------------------
+
+    def on_next(self, cpu: int, args: tuple[int, ...]) -> tuple[int, ...]:
+        state = self._cpus[cpu]
+        page = args[1]
+        self.secondary_entry = args[2]
+        mem = self.memory
+        s = L.STUB_REQUEST
+        if state.current is not None:
+            req, state.current = state.current, None
+            base = state.page
+            req.result = StubResult(
+                status=L.StubStatus(mem.read_u64(base + s["status"])),
+                ret=mem.read_u64s(base + s["ret"], SMC_REGS),
+                fault_esr=mem.read_u64(base + s["fault_esr"]),
+                fault_far=mem.read_u64(base + s["fault_far"]),
+                fault_elr=mem.read_u64(base + s["fault_elr"]),
+                ticks=mem.read_u64(base + s["ticks"]))
+            req.done.set()
+        state.page = page
+        state.ready.set()
+        item = state.requests.get()
+        if item is _STOP:
+            mem.write_u64(page + s["op"], L.StubOp.EXIT)
+            state.exited = True
+            return (0,)
+        assert isinstance(item, _Request)
+        state.seq += 1
+        mem.write_u64(page + s["seq"], state.seq)
+        mem.write_u64(page + s["op"], item.op)
+        mem.write_u64(page + s["addr"], item.addr)
+        mem.write_u64(page + s["size"], item.size)
+        mem.write_u64(page + s["value"], item.value)
+        mem.write_u64(page + s["count"], item.count)
+        mem.write_u64s(page + s["args"], [*item.args, *[0] * (SMC_REGS - len(item.args))])
+        state.current = item
+        return (0,)
+
+    def shutdown(self) -> None:
+        """Release every CPU blocked waiting for a request (machine stop)."""
+        for state in self._cpus:
+            state.requests.put(_STOP)
+
+    # -- requests (any thread) ------------------------------------------------------
+
+    def wait_ready(self, cpu: int = 0, timeout: float | None = None) -> None:
+        self.machine.wait(self._cpus[cpu].ready,
+                          timeout or self.machine.config.start_timeout,
+                          f"hoststub on CPU {cpu} asking for work")
+
+    def submit(self, cpu: int, request: _Request) -> _Request:
+        if not 0 <= cpu < len(self._cpus):
+            raise HostStubError(f"no CPU {cpu}: the machine has {len(self._cpus)}")
+        state = self._cpus[cpu]
+        if state.exited:
+            raise HostStubError(f"hoststub on CPU {cpu} has exited")
+        if not state.ready.is_set():
+            raise HostStubError(f"hoststub on CPU {cpu} is not running (start_secondaries?)")
+        state.requests.put(request)
+        return request
+
+    def result(self, request: _Request, timeout: float | None = None) -> StubResult:
+        self.machine.wait(request.done, timeout or self.machine.config.call_timeout,
+                          f"hoststub {request.op.name} request")
+        assert request.result is not None
+        if request.result.status == L.StubStatus.BAD_REQUEST:
+            raise HostStubError(f"hoststub refused the {request.op.name} request "
+                                f"(size {request.size}, address {request.addr:#x})")
+        return request.result
+
+    def call(self, request: _Request, cpu: int = 0, timeout: float | None = None) -> StubResult:
+        return self.result(self.submit(cpu, request), timeout)
+
+    def smc(self, *regs: int, cpu: int = 0, timeout: float | None = None) -> StubResult:
+        """Issue `SMC #0` with x0.. = regs from the CPU; returns x0..x17."""
+        if not 1 <= len(regs) <= SMC_REGS:
+            raise HostStubError(f"an SMC takes 1..{SMC_REGS} registers, not {len(regs)}")
+        return self.call(_Request(L.StubOp.SMC, args=tuple(r & (2**64 - 1) for r in regs)),
+                         cpu, timeout)
+
+    def smc_async(self, *regs: int, cpu: int = 0) -> _Request:
+        return self.submit(cpu, _Request(L.StubOp.SMC, args=tuple(r & (2**64 - 1) for r in regs)))
+
+    def smc_loop(self, *regs: int, count: int, cpu: int = 0,
+                 timeout: float | None = None) -> StubResult:
+        """The same SMC `count` times back to back; `ticks` says how long it took."""
+        return self.call(_Request(L.StubOp.SMC_LOOP, count=count, args=tuple(regs)), cpu, timeout)
+
+    def load(self, addr: int, size: int = 8, cpu: int = 0) -> StubResult:
+        return self.call(_Request(L.StubOp.LOAD, addr=addr, size=size), cpu)
+
+    def store(self, addr: int, value: int, size: int = 8, cpu: int = 0) -> StubResult:
+        return self.call(_Request(L.StubOp.STORE, addr=addr, size=size, value=value), cpu)
+
+    def mem_loop(self, addr: int, size: int, passes: int, cpu: int = 0,
+                 timeout: float | None = None) -> StubResult:
+        return self.call(_Request(L.StubOp.MEM_LOOP, addr=addr, size=size, count=passes),
+                         cpu, timeout)
+
+    def doorbell(self, cpu: int = 0) -> StubResult:
+        """Execute the doorbell instruction at NS-EL2: an attack the plugin must refuse."""
+        return self.call(_Request(L.StubOp.DOORBELL), cpu)
+
+    def start_secondaries(self) -> None:
+        """Bring CPUs 1.. up with PSCI CPU_ON, as a host kernel would; each
+        enters the stub's secondary entry with its index as context id."""
+        for cpu in range(1, len(self._cpus)):
+            res = self.smc(PsciFid.CPU_ON_64, cpu, self.secondary_entry, cpu)
+            if res.x0 != 0:
+                raise HostStubError(f"PSCI CPU_ON of CPU {cpu} failed: {res.x0:#x}")
+        for cpu in range(1, len(self._cpus)):
+            self.wait_ready(cpu)

@@ -1,0 +1,265 @@
+"""Machine: one running qemu-system-aarch64 with the cosim plugin, its RAM
+mapped into this process, QMP, a GDB stub, and its serial ports.
+
+Nothing the machine creates has a name in the file system: RAM and every
+file QEMU reads are memfds it inherits (opened as /proc/self/fd/N), and all
+sockets are in the abstract namespace.  If this process dies, the kernel
+closes the plugin's control connection and the plugin makes QEMU exit; no
+file is left behind.  `stop()` (also on `with` exit, on exceptions and on
+Ctrl-C) ends QEMU, closes every connection and joins every thread.
+
+The machine knows nothing of the monitor or the RMM: the owner hands it a
+`PluginHandler` that answers doorbells.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+from ..config import PlatformConfig
+from ..memory import GuestMemory
+from ..trace import Trace
+from . import board
+from .console import Console
+from .errors import HandlerError, MachineError, MachineTimeout, QemuExited, QemuStartError
+from .plugin_link import PluginHandler, PluginLink, unique_name
+from .qemu import Blob, QemuCommand
+from .qmp import Qmp
+
+MEMFD_PATH = "/proc/self/fd/{}"
+
+
+class Machine:
+    def __init__(self, config: PlatformConfig, handler: PluginHandler, *, bios: bytes,
+                 blobs: list[tuple[bytes | str, int]], plugin_args: list[str] | None = None,
+                 shared_fds: list[int] | None = None, trace: Trace | None = None,
+                 console_echo: IO[str] | None = None,
+                 on_stop: Callable[[], None] | None = None) -> None:
+        """`bios`: the monitor image; `blobs`: (bytes or path, PA) loaded at every
+        reset; `shared_fds`: extra fds QEMU inherits (e.g. the plugin's PAS
+        table); `on_stop`: called first in stop() to release vCPUs the owner
+        keeps blocked in doorbells."""
+        self.config = config
+        self.trace = trace or Trace(history=0)
+        self._handler = handler
+        self._bios = bios
+        self._blobs = blobs
+        self._plugin_args = plugin_args or []
+        self._shared_fds = shared_fds or []
+        self._console_echo = console_echo
+        self._on_stop = on_stop
+        self._fds: list[int] = []
+        self._failure: MachineError | None = None
+        self._failed = threading.Event()
+        self._stopping = False
+        self._stopped = False
+        self._lock = threading.Lock()
+        self._stderr = bytearray()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ram: GuestMemory | None = None
+        self.link: PluginLink | None = None
+        self.console: Console | None = None
+        self.monitor_log: Console | None = None
+        self.qmp: Qmp | None = None
+        self.gdb_socket = unique_name("gdb")
+        self.command: QemuCommand | None = None
+
+    # -- life cycle -----------------------------------------------------------------
+
+    def __enter__(self) -> Machine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _memfd(self, name: str, data: bytes | None = None, size: int = 0) -> int:
+        fd = os.memfd_create(f"cosim-{name}", os.MFD_CLOEXEC)
+        self._fds.append(fd)
+        if data is not None:
+            os.write(fd, data)
+        if size:
+            os.ftruncate(fd, size)
+        return fd
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        cfg = self.config
+        ram_fd = self._memfd("ram", size=cfg.ram_size)
+        self.ram = GuestMemory.from_fd(board.RAM_BASE, ram_fd, cfg.ram_size)
+        bios_fd = self._memfd("monitor", self._bios)
+        blobs = []
+        for i, (data, address) in enumerate(self._blobs):
+            if isinstance(data, bytes):
+                path = MEMFD_PATH.format(self._memfd(f"blob{i}", data))
+            else:
+                path = str(data)
+            blobs.append(Blob(path, address))
+        pass_fds = [ram_fd, bios_fd, *[fd for fd in self._fds if fd not in (ram_fd, bios_fd)],
+                    *self._shared_fds]
+
+        self.link = PluginLink(unique_name("plugin"), self._handler, self._handler_failed)
+        self.console = Console(unique_name("serial0"), "console", echo=self._console_echo)
+        self.monitor_log = Console(unique_name("serial1"), "monitor log")
+        qmp_name = unique_name("qmp")
+        self.command = QemuCommand(
+            qemu=cfg.qemu, cpus=cfg.cpus, ram_size=cfg.ram_size, cpu_model=cfg.cpu_model,
+            bios=MEMFD_PATH.format(bios_fd), ram_path=MEMFD_PATH.format(ram_fd), blobs=blobs,
+            plugin=cfg.plugin, plugin_args=[f"sock={self.link.name}", *self._plugin_args],
+            qmp_socket=qmp_name, gdb_socket=self.gdb_socket,
+            serial_sockets=[self.console.name, self.monitor_log.name],
+            extra_args=list(cfg.extra_qemu_args))
+        args = self.command.args()
+        self.trace.emit("machine", event="start", argv=args)
+        try:
+            self.proc = subprocess.Popen(args, pass_fds=pass_fds, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                         start_new_session=True)
+        except OSError as exc:
+            raise QemuStartError(f"cannot run {cfg.qemu}: {exc}") from exc
+        threading.Thread(target=self._read_stderr, name="qemu-stderr", daemon=True).start()
+        threading.Thread(target=self._watch_process, name="qemu-watch", daemon=True).start()
+
+        deadline = time.monotonic() + cfg.start_timeout
+        while not self.link.control_connected.wait(0.05):
+            self._check_started()
+            if time.monotonic() > deadline:
+                raise QemuStartError(f"the TCG plugin did not connect within "
+                                     f"{cfg.start_timeout:.0f} s{self._stderr_note()}")
+        self.qmp = Qmp(qmp_name)
+        self.qmp.connect(max(1.0, deadline - time.monotonic()), self._check_started)
+        self.qmp.execute("cont")
+        self.trace.emit("machine", event="running", pid=self.proc.pid)
+
+    def _check_started(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            time.sleep(0.1)  # let the stderr reader catch QEMU's last words
+            raise QemuStartError(f"QEMU exited with status {self.proc.returncode} while "
+                                 f"starting{self._stderr_note()}")
+        self.check()
+
+    def _stderr_note(self) -> str:
+        text = self.stderr_text().strip()
+        return (":\n  " + "\n  ".join(text.splitlines()[-15:])) if text else ""
+
+    def _read_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for chunk in iter(lambda: self.proc.stderr.read1(4096), b""):  # type: ignore[union-attr]
+            with self._lock:
+                self._stderr += chunk
+                del self._stderr[:-65536]
+
+    def stderr_text(self) -> str:
+        with self._lock:
+            return self._stderr.decode("utf-8", "replace")
+
+    def _watch_process(self) -> None:
+        assert self.proc is not None
+        code = self.proc.wait()
+        if self._stopping:
+            return
+        time.sleep(0.1)  # let the readers drain
+        console = self.console.tail(10) if self.console else ""
+        self.fail(QemuExited(code, self.stderr_text(), console))
+
+    def _handler_failed(self, exc: BaseException, tb: str) -> None:
+        self.fail(HandlerError(f"the co-simulator failed while serving the plugin: "
+                               f"{exc!r}\n{tb}"))
+
+    # -- failures -------------------------------------------------------------------------
+
+    def fail(self, error: MachineError) -> None:
+        """Record the first failure, end QEMU, and wake everyone who waits."""
+        with self._lock:
+            if self._failure is None:
+                self._failure = error
+        self.trace.emit("machine", event="failure", error=str(error).splitlines()[0])
+        self._failed.set()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+
+    @property
+    def failure(self) -> MachineError | None:
+        return self._failure
+
+    def check(self) -> None:
+        """Raise the recorded failure, if any."""
+        if self._failure is not None:
+            raise self._failure
+
+    def wait(self, event: threading.Event, timeout: float, what: str) -> None:
+        """Wait for `event`, raising the machine's failure if it fails first."""
+        deadline = time.monotonic() + timeout
+        while not event.wait(0.05):
+            self.check()
+            if time.monotonic() > deadline:
+                raise MachineTimeout(f"{what} did not happen within {timeout:.0f} s")
+        self.check()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None and not self._stopping
+
+    # -- control ---------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop the vCPUs (QMP stop) without waiting: a vCPU may be inside a
+        plugin callback, and QEMU answers only once all have paused."""
+        if self.qmp is not None:
+            self.qmp.execute_nowait("stop")
+
+    def status(self) -> dict[str, Any]:
+        if self.qmp is None:
+            raise MachineError("QMP is not connected")
+        return self.qmp.execute("query-status")
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopping = True
+        if self._on_stop is not None and self.proc is not None and self.proc.poll() is None:
+            try:
+                self._on_stop()
+            except Exception as exc:
+                self.trace.emit("machine", event="stop-hook-failed", error=repr(exc))
+        self._end_qemu()
+        for closer in (self.qmp, self.link, self.console, self.monitor_log):
+            if closer is not None:
+                closer.close()
+        if self.ram is not None:
+            # BufferError: someone still holds a view; the mapping goes with the process
+            with contextlib.suppress(BufferError):
+                self.ram.close()
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+        self._stopped = True
+        self.trace.emit("machine", event="stopped",
+                        returncode=None if self.proc is None else self.proc.returncode)
+
+    def _end_qemu(self) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        timeout = self.config.stop_timeout
+        if self.qmp is not None:
+            with contextlib.suppress(Exception):
+                self.qmp.execute_nowait("quit")
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)

@@ -1,0 +1,146 @@
+/*
+ * hoststub: a minimal Non-secure EL2 payload through which the co-simulator
+ * issues real SMCs and memory accesses (see stub.c).  Entered by the monitor
+ * with the arm64 Linux boot protocol: EL2h, MMU off, x0 = DTB on the boot
+ * CPU; secondaries come through PSCI CPU_ON at secondary_entry with
+ * x0 = the context id, which Python sets to the CPU index.
+ */
+#include "arch.h"
+#include "cosim_layout.h"
+
+#define STACK_SIZE 0x2000
+
+    .section .text.boot, "ax"
+    .global _start
+_start:
+    mov     x19, #0
+    b       common_entry
+
+    .global secondary_entry
+secondary_entry:
+    mov     x19, x0
+
+common_entry:
+    msr     daifset, #0xf
+    adrp    x1, stub_stacks
+    add     x1, x1, :lo12:stub_stacks
+    add     x2, x19, #1
+    mov     x3, #STACK_SIZE
+    madd    x1, x2, x3, x1
+    mov     sp, x1
+    adr     x1, el2_vectors
+    msr     vbar_el2, x1
+    isb
+    mov     x0, x19
+    bl      stub_main
+1:  wfi
+    b       1b
+
+/* x0 = pointer to 18 u64 (x0..x17 in), x1 = pointer to 18 u64 (out). */
+    .global stub_smc
+stub_smc:
+    stp     x29, x30, [sp, #-32]!
+    stp     x19, x20, [sp, #16]
+    mov     x19, x1
+    mov     x20, x0
+    ldp     x0, x1, [x20, #0]
+    ldp     x2, x3, [x20, #16]
+    ldp     x4, x5, [x20, #32]
+    ldp     x6, x7, [x20, #48]
+    ldp     x8, x9, [x20, #64]
+    ldp     x10, x11, [x20, #80]
+    ldp     x12, x13, [x20, #96]
+    ldp     x14, x15, [x20, #112]
+    ldp     x16, x17, [x20, #128]
+    smc     #0
+    stp     x0, x1, [x19, #0]
+    stp     x2, x3, [x19, #16]
+    stp     x4, x5, [x19, #32]
+    stp     x6, x7, [x19, #48]
+    stp     x8, x9, [x19, #64]
+    stp     x10, x11, [x19, #80]
+    stp     x12, x13, [x19, #96]
+    stp     x14, x15, [x19, #112]
+    stp     x16, x17, [x19, #128]
+    ldp     x19, x20, [sp, #16]
+    ldp     x29, x30, [sp], #32
+    ret
+
+/* SMC with x0..x3 only; returns x0 (the request loop's call to Python). */
+    .global stub_smc4
+stub_smc4:
+    smc     #0
+    ret
+
+/* The loads and stores Python asks for.  Each access is one instruction at
+ * a known place, so the fault handler can skip it. */
+    .global stub_load1, stub_load2, stub_load4, stub_load8
+stub_load1: ldrb    w0, [x0]
+    ret
+stub_load2: ldrh    w0, [x0]
+    ret
+stub_load4: ldr     w0, [x0]
+    ret
+stub_load8: ldr     x0, [x0]
+    ret
+    .global stub_store1, stub_store2, stub_store4, stub_store8
+stub_store1: strb   w1, [x0]
+    ret
+stub_store2: strh   w1, [x0]
+    ret
+stub_store4: str    w1, [x0]
+    ret
+stub_store8: str    x1, [x0]
+    ret
+
+    .global stub_doorbell
+stub_doorbell:
+    hint    #COSIM_DOORBELL_HINT
+    ret
+
+/* EL2 vectors: a synchronous exception taken from the stub itself (a load
+ * or store that faulted, e.g. an external abort injected for a GPT
+ * violation) is recorded and the faulting instruction skipped. */
+.macro ventry target
+    .balign 0x80
+    b       \target
+.endm
+    .balign 0x800
+el2_vectors:
+    ventry  unexpected
+    ventry  unexpected
+    ventry  unexpected
+    ventry  unexpected
+    ventry  sync_current
+    ventry  unexpected
+    ventry  unexpected
+    ventry  unexpected
+    ventry  unexpected
+    ventry  unexpected
+    ventry  unexpected
+    ventry  unexpected
+    ventry  unexpected
+    ventry  unexpected
+    ventry  unexpected
+    ventry  unexpected
+
+sync_current:
+    stp     x0, x1, [sp, #-16]!
+    stp     x2, x30, [sp, #-16]!
+    mrs     x0, esr_el2
+    mrs     x1, far_el2
+    mrs     x2, elr_el2
+    bl      stub_record_fault
+    mrs     x0, elr_el2
+    add     x0, x0, #4
+    msr     elr_el2, x0
+    ldp     x2, x30, [sp], #16
+    ldp     x0, x1, [sp], #16
+    eret
+
+unexpected:
+    mrs     x0, esr_el2
+    mrs     x1, elr_el2
+    bl      stub_unexpected
+1:  wfi
+    b       1b
