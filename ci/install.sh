@@ -38,13 +38,14 @@ esac
 log "system: ${PRETTY_NAME:-$ID $codename}"
 
 APT_PACKAGES=(
-    qemu-system-arm             # qemu-system-aarch64
     gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
     gcc make                    # the TCG plugin is built for the host
     gdb-multiarch
     python3 python3-venv python3-dev
     device-tree-compiler        # dtc: readable device-tree dumps in error reports
 )
+QEMU_PACKAGE=qemu-system-arm    # provides qemu-system-aarch64
+APT_LOG="$top/build/apt.log"
 
 qemu_major() {
     command -v qemu-system-aarch64 >/dev/null 2>&1 || { echo 0; return; }
@@ -53,10 +54,19 @@ qemu_major() {
 
 packages_missing() {
     local p missing=()
-    for p in "${APT_PACKAGES[@]}"; do
+    for p in "${APT_PACKAGES[@]}" "$QEMU_PACKAGE"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
     echo "${missing[@]:-}"
+}
+
+apt_run() {
+    # apt-get with its chatter in build/apt.log; the tail is shown on failure.
+    mkdir -p "$(dirname "$APT_LOG")"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get "$@" >>"$APT_LOG" 2>&1; then
+        tail -n 25 "$APT_LOG" >&2
+        die "apt-get $* failed (full log: $APT_LOG)"
+    fi
 }
 
 enable_backports() {
@@ -89,15 +99,16 @@ install_apt() {
     [ "$(id -u)" = 0 ] || die "apt packages missing (${missing:-qemu >= $QEMU_MIN_MAJOR}); run this script as root"
     [ -z "$qemu_suite" ] || enable_backports
     log "apt: apt-get update"
-    apt-get update -q || die "apt-get update failed"
-    log "apt: installing ${APT_PACKAGES[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${APT_PACKAGES[@]}" \
-        || die "apt-get install failed"
+    apt_run update
     if [ -n "$qemu_suite" ]; then
-        log "apt: installing qemu-system-arm from $qemu_suite"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -t "$qemu_suite" \
-            qemu-system-arm || die "could not install QEMU from $qemu_suite"
+        log "apt: installing $QEMU_PACKAGE from $qemu_suite"
+        apt_run install -y --no-install-recommends -t "$qemu_suite" "$QEMU_PACKAGE"
+    else
+        log "apt: installing $QEMU_PACKAGE"
+        apt_run install -y --no-install-recommends "$QEMU_PACKAGE"
     fi
+    log "apt: installing ${APT_PACKAGES[*]}"
+    apt_run install -y --no-install-recommends "${APT_PACKAGES[@]}"
     major="$(qemu_major)"
     [ "${major:-0}" -ge "$QEMU_MIN_MAJOR" ] || die "QEMU $major.x installed, need >= $QEMU_MIN_MAJOR.0"
     log "apt: $(qemu-system-aarch64 --version | head -1)"
@@ -116,9 +127,13 @@ install_venv() {
         log "venv: package up to date"
         return
     fi
-    log "venv: installing cosim with test extras"
-    .venv/bin/python -m pip install -q --upgrade pip || die "pip upgrade failed"
-    .venv/bin/python -m pip install -q -e '.[test]' || die "pip install of the cosim package failed"
+    log "venv: installing cosim with test extras (log: build/pip.log)"
+    mkdir -p build
+    if ! { .venv/bin/python -m pip install --upgrade pip &&
+           .venv/bin/python -m pip install -e '.[test]'; } >build/pip.log 2>&1; then
+        tail -n 25 build/pip.log >&2
+        die "pip install of the cosim package failed (full log: build/pip.log)"
+    fi
     echo "$want" >"$stamp"
 }
 

@@ -134,6 +134,7 @@ class Platform:
         try:
             self.machine.start()
             self._attach()
+            self.machine.resume()
             self.machine.wait(self.monitor.booted, cfg.start_timeout,  # type: ignore[union-attr]
                               "the monitor's boot report")
             self.stub.wait_ready(0)  # type: ignore[union-attr]
@@ -155,10 +156,19 @@ class Platform:
         monitor.services[L.SipFid.HOSTSTUB_NEXT] = self.stub.on_next
         monitor.services[L.SipFid.ECHO] = _echo
         monitor.on_boot = self._on_boot
+        monitor.on_power_off = self.machine.expect_exit
         self.monitor = monitor
 
     def _on_boot(self, features: CpuFeatures) -> None:
-        assert self.monitor is not None and self.gpt is not None
+        """EL3 is up (at power-on, or again after a system reset): (re)create
+        the RMM with the CPU's features, and forget all realm state."""
+        assert self.monitor is not None and self.gpt is not None and self.stub is not None
+        if self.rmm is not None:
+            self.trace.emit("platform", event="reset", message="system reset: RMM state and "
+                            "the GPT start afresh")
+            self.gpt.set(board.RAM_BASE, Pas.NONSECURE, self.carveout_base - board.RAM_BASE >> 12)
+            self.stub.reset()
+            self.monitor.cpus_up.clear()
         dram = [(board.RAM_BASE, self.carveout_base - board.RAM_BASE)]
         self.rmm = Rmm(self.memory, self.gpt, rmm_config_for(features, dram), self.trace)
         self.monitor.rmm = self.rmm

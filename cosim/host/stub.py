@@ -55,6 +55,8 @@ class _Request:
     args: tuple[int, ...] = ()
     done: threading.Event = field(default_factory=threading.Event)
     result: StubResult | None = None
+    lost: bool = False
+    """The board was reset while the request was in flight."""
 
 
 class _Cpu:
@@ -116,6 +118,16 @@ class HostStub:
         state.current = item
         return (0,)
 
+    def reset(self) -> None:
+        """The board was reset: requests in flight are lost, CPUs restart."""
+        for state in self._cpus:
+            if state.current is not None:
+                state.current.lost = True
+                state.current.done.set()
+            state.current = None
+            state.ready.clear()
+            state.exited = False
+
     def shutdown(self) -> None:
         """Release every CPU blocked waiting for a request (machine stop)."""
         for state in self._cpus:
@@ -142,6 +154,8 @@ class HostStub:
     def result(self, request: _Request, timeout: float | None = None) -> StubResult:
         self.machine.wait(request.done, timeout or self.machine.config.call_timeout,
                           f"hoststub {request.op.name} request")
+        if request.lost:
+            raise HostStubError(f"the {request.op.name} request was lost: the board was reset")
         assert request.result is not None
         if request.result.status == L.StubStatus.BAD_REQUEST:
             raise HostStubError(f"hoststub refused the {request.op.name} request "

@@ -59,8 +59,12 @@ class Machine:
         self._failed = threading.Event()
         self._stopping = False
         self._stopped = False
+        self._exit_expected = False
+        self.exited = threading.Event()
+        """Set when QEMU has exited (an expected power-off, or a failure)."""
         self._lock = threading.Lock()
         self._stderr = bytearray()
+        self._stderr_reader: threading.Thread | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.ram: GuestMemory | None = None
         self.link: PluginLink | None = None
@@ -74,6 +78,7 @@ class Machine:
 
     def __enter__(self) -> Machine:
         self.start()
+        self.resume()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -89,6 +94,7 @@ class Machine:
         return fd
 
     def start(self) -> None:
+        """Start QEMU paused, with RAM mapped and every connection up."""
         try:
             self._start()
         except BaseException:
@@ -129,7 +135,9 @@ class Machine:
                                          start_new_session=True)
         except OSError as exc:
             raise QemuStartError(f"cannot run {cfg.qemu}: {exc}") from exc
-        threading.Thread(target=self._read_stderr, name="qemu-stderr", daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, name="qemu-stderr",
+                                               daemon=True)
+        self._stderr_reader.start()
         threading.Thread(target=self._watch_process, name="qemu-watch", daemon=True).start()
 
         deadline = time.monotonic() + cfg.start_timeout
@@ -140,8 +148,14 @@ class Machine:
                                      f"{cfg.start_timeout:.0f} s{self._stderr_note()}")
         self.qmp = Qmp(qmp_name)
         self.qmp.connect(max(1.0, deadline - time.monotonic()), self._check_started)
+        self.trace.emit("machine", event="started", pid=self.proc.pid)
+
+    def resume(self) -> None:
+        """Let the vCPUs run (QEMU starts paused, so the owner can attach first)."""
+        if self.qmp is None:
+            raise MachineError("the machine is not started")
         self.qmp.execute("cont")
-        self.trace.emit("machine", event="running", pid=self.proc.pid)
+        self.trace.emit("machine", event="running")
 
     def _check_started(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
@@ -168,7 +182,9 @@ class Machine:
     def _watch_process(self) -> None:
         assert self.proc is not None
         code = self.proc.wait()
-        if self._stopping:
+        self.exited.set()
+        if self._stopping or (self._exit_expected and code == 0):
+            self.trace.emit("machine", event="exited", returncode=code)
             return
         time.sleep(0.1)  # let the readers drain
         console = self.console.tail(10) if self.console else ""
@@ -177,6 +193,10 @@ class Machine:
     def _handler_failed(self, exc: BaseException, tb: str) -> None:
         self.fail(HandlerError(f"the co-simulator failed while serving the plugin: "
                                f"{exc!r}\n{tb}"))
+
+    def expect_exit(self) -> None:
+        """The guest is powering the board off: QEMU's exit is not a failure."""
+        self._exit_expected = True
 
     # -- failures -------------------------------------------------------------------------
 
@@ -235,6 +255,10 @@ class Machine:
             except Exception as exc:
                 self.trace.emit("machine", event="stop-hook-failed", error=repr(exc))
         self._end_qemu()
+        if self._stderr_reader is not None:
+            self._stderr_reader.join(timeout=2)
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
         for closer in (self.qmp, self.link, self.console, self.monitor_log):
             if closer is not None:
                 closer.close()

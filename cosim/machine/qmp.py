@@ -85,3 +85,5 @@ class Qmp:
             self._event_task.cancel()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=2)
+        if not self._thread.is_alive():
+            self._loop.close()

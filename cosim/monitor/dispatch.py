@@ -90,6 +90,7 @@ class Monitor:
         self.attacks: list[dict[str, int]] = []
         self.power_state: str = "on"
         self.powered_off = threading.Event()
+        self.on_power_off: Callable[[], None] | None = None
         self.maintenance_flags: Callable[[], int] = lambda: 0
         """Flags to add to every reply (the GPT's pending TLB maintenance)."""
 
@@ -180,6 +181,8 @@ class Monitor:
                     other.put("psci_state", L.PsciCpuState.OFF)
             mb.set_action(L.Action.POWER_OFF if off else L.Action.RESET)
             if off:
+                if self.on_power_off is not None:
+                    self.on_power_off()
                 self.powered_off.set()
             return (0,)
         return (SMC_UNKNOWN,)

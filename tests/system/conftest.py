@@ -1,0 +1,64 @@
+"""System tests boot real QEMU.  Every test must leave no process and no file
+behind; the autouse fixture below checks that after each test."""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+from cosim.config import PlatformConfig
+from cosim.platform import Platform
+from cosim.trace import Trace
+
+pytestmark = pytest.mark.system
+
+
+def qemu_children() -> list[int]:
+    """QEMU processes whose parent is this test process."""
+    me = str(os.getpid())
+    found = []
+    for status in glob.glob("/proc/[0-9]*/status"):
+        try:
+            with open(status) as f:
+                text = f.read()
+        except OSError:
+            continue
+        fields = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+        if fields.get("PPid", "").strip() == me and "qemu" in fields.get("Name", ""):
+            found.append(int(status.split("/")[2]))
+    return found
+
+
+def leftover_files() -> set[str]:
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), "cosim-*")))
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers() -> Iterator[None]:
+    files_before = leftover_files()
+    fds_before = len(os.listdir("/proc/self/fd"))
+    yield
+    assert qemu_children() == [], "a QEMU process outlived its test"
+    assert leftover_files() - files_before == set(), "a test left files behind"
+    fds_after = len(os.listdir("/proc/self/fd"))
+    assert fds_after <= fds_before + 2, f"file descriptors leaked: {fds_before} -> {fds_after}"
+
+
+@pytest.fixture
+def make_platform() -> Iterator:
+    """Start platforms with the given config fields; all are stopped at the end."""
+    started: list[Platform] = []
+
+    def make(**fields: object) -> Platform:
+        p = Platform(PlatformConfig(**fields), trace=Trace())  # type: ignore[arg-type]
+        started.append(p)
+        p.start()
+        return p
+
+    yield make
+    for p in started:
+        p.stop()
