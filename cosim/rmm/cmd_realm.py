@@ -1,0 +1,189 @@
+"""RMI_REALM_CREATE, RMI_REALM_ACTIVATE, RMI_REALM_DESTROY, RMI_REC_AUX_COUNT."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..arch import stage2
+from ..arch.pas import GRANULE_SIZE
+from .abi import (
+    REALM_FLAG_LPA2,
+    REALM_FLAG_PMU,
+    REALM_FLAG_SVE,
+    REALM_FLAGS_V1_0,
+    HashAlgorithm,
+    RmiStatus,
+)
+from .errors import check
+from .granule import GranuleState
+from .measurement import RIM_INDEX, Rim
+from .realm import Realm, RealmState
+from .results import Call
+from .rtte import UNASSIGNED_EMPTY, UNASSIGNED_NS
+from .structs import RmiRealmParams
+
+if TYPE_CHECKING:
+    from .rmm import Rmm
+
+S2SZ_MIN = 32
+S2SZ_MAX_ARCH = 52
+
+
+def rd_realm(rmm: Rmm, rd: int) -> Realm:
+    """rd_align, rd_bound, rd_state: `rd` must be an RD granule."""
+    g = rmm.granule_arg(rd, GranuleState.RD, "rd")
+    assert g.realm is not None
+    return g.realm
+
+
+def rtt_geometry_valid(rmm: Rmm, s2sz: int, level: int, num: int) -> bool:
+    """The starting level and number of starting RTTs are consistent with s2sz."""
+    if not stage2.MIN_START_LEVEL <= level <= stage2.PAGE_LEVEL:
+        return False
+    if rmm.config.pa_width < stage2.start_level_min_pa_bits(level):
+        return False
+    lo, hi = stage2.start_level_ipa_bits(level)
+    if not lo <= s2sz <= hi:
+        return False
+    return num == stage2.num_start_tables(s2sz, level)
+
+
+def _roots_alignment(num: int) -> int:
+    """Concatenated starting tables must be aligned to their total size (VTTBR_EL2.BADDR)."""
+    if 1 <= num <= stage2.MAX_CONCATENATED_TABLES and num & (num - 1) == 0:
+        return num * GRANULE_SIZE
+    return GRANULE_SIZE
+
+
+def _params_valid(p: RmiRealmParams) -> bool:
+    return (
+        p.flags & ~REALM_FLAGS_V1_0 == 0
+        and p.hash_algo in tuple(HashAlgorithm)
+        and S2SZ_MIN <= p.s2sz <= S2SZ_MAX_ARCH
+        and p.num_bps != 0
+        and p.num_wps != 0
+    )
+
+
+def _params_supported(rmm: Rmm, p: RmiRealmParams) -> bool:
+    cfg = rmm.config
+    feat = cfg.features0()
+    if p.flags & REALM_FLAG_LPA2 and not feat.lpa2:
+        return False
+    if p.s2sz > feat.s2sz:
+        return False
+    if p.flags & REALM_FLAG_SVE and (not feat.sve_en or p.sve_vl > feat.sve_vl):
+        return False
+    if p.flags & REALM_FLAG_PMU and (
+        not feat.pmu_en
+        or p.pmu_num_ctrs > feat.pmu_num_ctrs
+        or (p.pmu_num_ctrs == 0 and not cfg.pmu_hpmn0)
+    ):
+        return False
+    if p.num_bps > feat.num_bps or p.num_wps > feat.num_wps:
+        return False
+    return HashAlgorithm(p.hash_algo) in cfg.hash_algorithms
+
+
+def realm_create(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
+    rd, params_ptr = a[0], a[1]
+    p = rmm.read_ns_struct(params_ptr, "params", RmiRealmParams)
+    check(not _params_valid(p), "params_valid")
+    check(not _params_supported(rmm, p), "params_supp")
+    roots_end = p.rtt_base + p.rtt_num_start * GRANULE_SIZE
+    check(p.rtt_base <= rd < roots_end, "alias")
+    plausible = min(p.rtt_num_start, stage2.MAX_CONCATENATED_TABLES)
+    roots = [p.rtt_base + i * GRANULE_SIZE for i in range(plausible)]
+    with rmm.locked(pas=[rd, *roots]):
+        g_rd = rmm.granule_arg(rd, GranuleState.DELEGATED, "rd")
+        check(p.rtt_base % _roots_alignment(p.rtt_num_start) != 0, "rtt_align")
+        check(
+            not rtt_geometry_valid(rmm, p.s2sz, p.rtt_level_start, p.rtt_num_start), "rtt_num_level"
+        )
+        check(any(rmm.granule_state(r) is not GranuleState.DELEGATED for r in roots), "rtt_state")
+        check(p.vmid >> rmm.config.vmid_bits != 0, "vmid_valid")
+
+        algo = HashAlgorithm(p.hash_algo)
+
+        def make(realm_id: int) -> Realm:
+            return Realm(
+                id=realm_id,
+                rd=rd,
+                vmid=p.vmid,
+                s2sz=p.s2sz,
+                rtt_base=p.rtt_base,
+                rtt_level_start=p.rtt_level_start,
+                rtt_num_start=p.rtt_num_start,
+                hash_algo=algo,
+                rpv=bytes(p.rpv),
+                flags=p.flags,
+                lpa2=bool(p.flags & REALM_FLAG_LPA2),
+                sve_en=bool(p.flags & REALM_FLAG_SVE),
+                sve_vl=p.sve_vl if p.flags & REALM_FLAG_SVE else 0,
+                pmu_en=bool(p.flags & REALM_FLAG_PMU),
+                pmu_num_ctrs=p.pmu_num_ctrs if p.flags & REALM_FLAG_PMU else 0,
+                num_bps=p.num_bps,
+                num_wps=p.num_wps,
+            )
+
+        realm = rmm.register_realm(p.vmid, make)  # vmid_valid: VMID already in use
+        call.realm = realm.id
+        realm.measurements[RIM_INDEX][:] = Rim(algo).initial(p.measured_bytes())
+        level = p.rtt_level_start
+        size = stage2.entry_size(level)
+        entries = [
+            UNASSIGNED_EMPTY if i * size < realm.par_top else UNASSIGNED_NS
+            for i in range(realm.root_entry_count())
+        ]
+        rtts = rmm.rtts(realm)
+        for i, root in enumerate(roots):
+            chunk = entries[i * stage2.ENTRIES_PER_TABLE : (i + 1) * stage2.ENTRIES_PER_TABLE]
+            rtts.write_all(root, level, chunk)
+            rmm.transition(
+                call,
+                rmm.tracked(root),
+                GranuleState.RTT,
+                realm=realm,
+                ipa=i * stage2.table_span(level),
+                level=level,
+            )
+        rmm.transition(call, g_rd, GranuleState.RD, realm=realm)
+    return ()
+
+
+def realm_activate(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
+    rd = a[0]
+    with rmm.locked(owners=[rd]):
+        realm = rd_realm(rmm, rd)
+        call.realm = realm.id
+        check(realm.state is not RealmState.NEW, "realm_state", RmiStatus.ERROR_REALM)
+        realm.state = RealmState.ACTIVE
+    return ()
+
+
+def realm_destroy(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
+    rd = a[0]
+
+    def roots() -> list[int]:
+        realm = rmm.realm_at(rd)
+        return realm.root_rtts if realm is not None else []
+
+    with rmm.locked(owners=[rd], extra=roots):
+        realm = rd_realm(rmm, rd)
+        call.realm = realm.id
+        check(
+            bool(realm.recs) or rmm.rtts(realm).root_is_live(), "realm_live", RmiStatus.ERROR_REALM
+        )
+        for root in realm.root_rtts:
+            rmm.transition(call, rmm.tracked(root), GranuleState.DELEGATED)
+        rmm.transition(call, rmm.tracked(rd), GranuleState.DELEGATED)
+        rmm.unregister_realm(realm)
+    return ()
+
+
+def rec_aux_count(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
+    rd = a[0]
+    with rmm.locked(owners=[rd]):
+        realm = rd_realm(rmm, rd)
+        call.realm = realm.id
+        return (rmm.config.rec_aux_count,)

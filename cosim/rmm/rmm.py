@@ -1,0 +1,359 @@
+"""The RMM: RMI dispatch, granule tracking, locking and the trace of every command.
+
+``Rmm.handle_rmi`` is the one entry point for host calls.  It strips the SVE
+hint, finds the command of the configured ABI version, runs it and packs the
+result; a command reports a failure condition by raising ``RmiFailure``, which
+only this dispatcher catches.  Commands live in the ``cmd_*`` modules.
+
+Locking (several vCPUs call concurrently):
+
+1. realm locks first, in ascending realm id: the realms of the RD/REC granules
+   a command names (looked up optimistically, re-checked once locked);
+2. then every granule lock stripe the command touches (named granules, NS
+   buffers, and granules found through the realm's RTTs or RECs while the
+   realm locks are held), all at once in ascending stripe order;
+3. then leaf locks held briefly (the VMID/realm-id table, the PAS table, the
+   trace).
+
+RTT contents, REC attributes and realm state change only under the realm lock;
+granule records only under their stripe (and their realm's lock when owned).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ..arch.gpt import PasTable
+from ..arch.pas import GRANULE_SIZE, Pas
+from ..memory import GuestMemory
+from ..trace import Trace
+from .abi import (
+    SMC_UNKNOWN,
+    SMCCC_SVE_HINT,
+    RmiStatus,
+    rmi_return,
+    u64,
+)
+from .config import RmmConfig
+from .errors import RmiFailure, check
+from .granule import Granule, GranuleState, LockStripes, is_granule_aligned
+from .realm import Realm
+from .rec import Rec, RecState
+from .results import Call, EnterRealm, RmiReturn
+from .rtt import Rtts
+from .structs import AbiStruct
+
+NUM_ARGS = 17
+"""X1..X17: the most an SMCCC call passes."""
+
+S = TypeVar("S", bound=AbiStruct)
+
+
+Handler = Callable[["Rmm", Call, tuple[int, ...]], "tuple[int, ...] | EnterRealm"]
+
+
+@dataclass(frozen=True)
+class Command:
+    fid: int
+    name: str
+    handler: Handler
+    nargs: int
+    nouts: int
+
+
+class Rmm:
+    def __init__(
+        self, memory: GuestMemory, gpt: PasTable, config: RmmConfig, trace: Trace | None = None
+    ) -> None:
+        from .commands import commands_for
+
+        self.memory = memory
+        self.gpt = gpt
+        self.config = config
+        self.trace = trace if trace is not None else Trace(history=0)
+        self.feature_register0 = config.feature_register0()
+        self._commands: dict[int, Command] = commands_for(config.abi_version)
+        self._granules: dict[int, Granule] = {}
+        self._stripes = LockStripes()
+        self._table_lock = threading.Lock()
+        self._realms: dict[int, Realm] = {}
+        self._vmids: set[int] = set()
+        self._next_realm_id = 1
+        self._dram = [(base, base + size) for base, size in config.dram]
+
+    # == the host interface =========================================================
+
+    def handle_rmi(self, fid: int, args: Sequence[int], cpu: int = 0) -> RmiReturn | EnterRealm:
+        fid = fid & 0xFFFF_FFFF & ~SMCCC_SVE_HINT
+        command = self._commands.get(fid)
+        a = tuple(u64(v) for v in args[:NUM_ARGS]) + (0,) * max(0, NUM_ARGS - len(args))
+        if command is None:
+            ret = RmiReturn((SMC_UNKNOWN,))
+            if self.trace.active:
+                self.trace.emit(
+                    "rmi",
+                    cpu=cpu,
+                    fid=fid,
+                    name=None,
+                    args=list(a[:5]),
+                    status="SMC_UNKNOWN",
+                    index=0,
+                    out=[],
+                    duration_us=0.0,
+                    realm=None,
+                )
+            return ret
+        call = Call(command.name, cpu)
+        t0 = time.perf_counter()
+        try:
+            result = command.handler(self, call, a)
+        except RmiFailure as f:
+            out = (tuple(f.out) + (0,) * command.nouts)[: command.nouts]
+            result = RmiReturn((rmi_return(f.status, f.index), *out), f.condition, tuple(call.tlbi))
+        else:
+            if isinstance(result, EnterRealm):
+                result.tlbi = tuple(call.tlbi)
+            else:
+                out = (tuple(result) + (0,) * command.nouts)[: command.nouts]
+                result = RmiReturn((rmi_return(RmiStatus.SUCCESS), *out), None, tuple(call.tlbi))
+        if self.trace.active:
+            self._trace_call(command, call, a, result, time.perf_counter() - t0)
+        return result
+
+    def rec_enter_complete(self, rec: Rec) -> None:
+        """The run loop of RMI_REC_ENTER has finished (the REC exited to the host)."""
+        with rec.realm.lock:
+            rec.state = RecState.READY
+
+    # == introspection ==============================================================
+
+    def granule_state(self, pa: int) -> GranuleState:
+        g = self._granules.get(pa & ~(GRANULE_SIZE - 1))
+        return g.state if g is not None else GranuleState.UNDELEGATED
+
+    def describe_granule(self, pa: int) -> str:
+        base = pa & ~(GRANULE_SIZE - 1)
+        g = self._granules.get(base)
+        if g is not None:
+            return g.describe()
+        if not self.delegable(base):
+            return "not delegable memory"
+        return GranuleState.UNDELEGATED.value
+
+    def granules(self) -> dict[int, Granule]:
+        """A snapshot of every tracked (not UNDELEGATED) granule."""
+        return dict(self._granules)
+
+    @property
+    def realms(self) -> dict[int, Realm]:
+        """Live realms by id."""
+        return dict(self._realms)
+
+    def realm_at(self, rd: int) -> Realm | None:
+        g = self._granules.get(rd)
+        return g.realm if g is not None and g.state is GranuleState.RD else None
+
+    def rec_at(self, pa: int) -> Rec | None:
+        g = self._granules.get(pa)
+        return g.rec if g is not None and g.state is GranuleState.REC else None
+
+    def rtts(self, realm: Realm) -> Rtts:
+        return Rtts(self.memory, realm)
+
+    # == helpers for the commands ===================================================
+
+    def delegable(self, pa: int) -> bool:
+        """PaIsDelegable: in the RAM this RMM tracks (and so in the PAS table)."""
+        if pa >> self.config.pa_width:
+            return False
+        return any(lo <= pa < hi for lo, hi in self._dram) and self.gpt.covers(pa, GRANULE_SIZE)
+
+    def granule_arg(
+        self, pa: int, state: GranuleState, name: str, state_label: str | None = None
+    ) -> Granule:
+        """Check `name`_align, `name`_bound and `name`_state of a granule argument."""
+        check(not is_granule_aligned(pa), f"{name}_align")
+        check(not self.delegable(pa), f"{name}_bound")
+        g = self._granules.get(pa)
+        actual = g.state if g is not None else GranuleState.UNDELEGATED
+        check(actual is not state, state_label or f"{name}_state")
+        assert g is not None or state is GranuleState.UNDELEGATED
+        return g  # type: ignore[return-value]
+
+    def ns_buffer_check(self, pa: int, name: str) -> None:
+        """`name`_align, `name`_bound, `name`_pas of a buffer the RMM reads as NS memory."""
+        check(not is_granule_aligned(pa), f"{name}_align")
+        check(not self.delegable(pa), f"{name}_bound")
+        check(self.gpt.get(pa) is not Pas.NONSECURE, f"{name}_pas")
+
+    def read_ns_struct(self, pa: int, name: str, cls: type[S]) -> S:
+        """Check an NS buffer and copy the structure out of it, atomically with
+        respect to delegation of that granule."""
+        held = self._stripes.acquire([pa])
+        try:
+            self.ns_buffer_check(pa, name)
+            return cls.unpack(self.memory, pa)
+        finally:
+            self._stripes.release(held)
+
+    def _owner_realms(self, owners: Iterable[int]) -> list[Realm]:
+        found: dict[int, Realm] = {}
+        for pa in owners:
+            g = self._granules.get(pa)
+            if (
+                g is not None
+                and g.state in (GranuleState.RD, GranuleState.REC)
+                and g.realm is not None
+            ):
+                found[g.realm.id] = g.realm
+        return [found[k] for k in sorted(found)]
+
+    @contextmanager
+    def locked(
+        self,
+        owners: Iterable[int] = (),
+        pas: Iterable[int] = (),
+        extra: Callable[[], Iterable[int]] | None = None,
+    ) -> Iterator[None]:
+        """Hold the realm locks of the RD/REC granules `owners`, then the stripes of
+        `pas` and of whatever `extra()` finds under the realm locks."""
+        owners = list(owners)
+        pas = list(pas)
+        while True:
+            realms = self._owner_realms(owners)
+            for r in realms:
+                r.lock.acquire()
+            try:
+                more = list(extra()) if extra is not None else []
+                held = self._stripes.acquire([*pas, *owners, *more])
+                try:
+                    if self._owner_realms(owners) == realms:
+                        yield
+                        return
+                finally:
+                    self._stripes.release(held)
+            finally:
+                for r in reversed(realms):
+                    r.lock.release()
+
+    # -- granule transitions ----------------------------------------------------------
+
+    def delegate(self, call: Call, pa: int) -> None:
+        self.gpt.set(pa, Pas.REALM)
+        self.memory.zero(pa, GRANULE_SIZE)
+        self._granules[pa] = Granule(pa)
+        self._trace_granule(call, pa, GranuleState.UNDELEGATED, GranuleState.DELEGATED, None, None)
+
+    def undelegate(self, call: Call, g: Granule) -> None:
+        self.memory.zero(g.pa, GRANULE_SIZE)
+        del self._granules[g.pa]
+        self.gpt.set(g.pa, Pas.NONSECURE)
+        self._trace_granule(
+            call, g.pa, GranuleState.DELEGATED, GranuleState.UNDELEGATED, None, None
+        )
+
+    def transition(
+        self,
+        call: Call,
+        g: Granule,
+        new: GranuleState,
+        *,
+        realm: Realm | None = None,
+        rec: Rec | None = None,
+        ipa: int | None = None,
+        level: int | None = None,
+    ) -> None:
+        """Move a tracked granule to `new`; a granule going back to DELEGATED is scrubbed."""
+        old = g.state
+        traced_realm = realm if realm is not None else g.realm
+        traced_ipa = ipa if ipa is not None else g.ipa
+        if new is GranuleState.DELEGATED:
+            self.memory.zero(g.pa, GRANULE_SIZE)
+            g.realm = g.rec = None
+            g.ipa = g.level = None
+        else:
+            g.realm, g.rec, g.ipa, g.level = realm, rec, ipa, level
+        g.state = new
+        self._trace_granule(call, g.pa, old, new, traced_realm, traced_ipa)
+
+    def tracked(self, pa: int) -> Granule:
+        """The record of a granule the RTTs or a REC refer to (always tracked)."""
+        return self._granules[pa]
+
+    # -- realm registry -----------------------------------------------------------------
+
+    def register_realm(self, vmid: int, make: Callable[[int], Realm]) -> Realm:
+        """Reserve `vmid` (failure vmid_valid if another realm uses it) and give the
+        realm `make` builds the next id."""
+        with self._table_lock:
+            check(vmid in self._vmids, "vmid_valid")
+            realm = make(self._next_realm_id)
+            self._next_realm_id += 1
+            self._vmids.add(realm.vmid)
+            self._realms[realm.id] = realm
+            return realm
+
+    def unregister_realm(self, realm: Realm) -> None:
+        with self._table_lock:
+            self._vmids.discard(realm.vmid)
+            self._realms.pop(realm.id, None)
+
+    # == trace ========================================================================
+
+    def _trace_granule(
+        self,
+        call: Call,
+        pa: int,
+        old: GranuleState,
+        new: GranuleState,
+        realm: Realm | None,
+        ipa: int | None,
+    ) -> None:
+        if self.trace.active:
+            self.trace.emit(
+                "granule",
+                pa=pa,
+                old=old.value,
+                new=new.value,
+                cmd=call.name,
+                realm=realm.id if realm is not None else None,
+                ipa=ipa,
+            )
+
+    def _trace_call(
+        self,
+        command: Command,
+        call: Call,
+        a: tuple[int, ...],
+        result: RmiReturn | EnterRealm,
+        seconds: float,
+    ) -> None:
+        if isinstance(result, EnterRealm):
+            status, index, out, cond = RmiStatus.SUCCESS.rmi_name, 0, [], None
+        else:
+            st = RmiStatus(result.x[0] & 0xFF)
+            status, index, out, cond = (
+                st.rmi_name,
+                result.index,
+                list(result.x[1:]),
+                result.condition,
+            )
+        self.trace.emit(
+            "rmi",
+            cpu=call.cpu,
+            fid=command.fid,
+            name=command.name,
+            args=list(a[: command.nargs]),
+            status=status,
+            index=index,
+            out=out,
+            duration_us=round(seconds * 1e6, 1),
+            realm=call.realm,
+            condition=cond,
+        )
+
