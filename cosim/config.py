@@ -23,6 +23,8 @@ PAYLOAD_DEFAULT_OFFSET = 2 * MIB
 
 
 class GptMode(StrEnum):
+    AUTO = "auto"
+    """hw when QEMU's CPU implements RME (probed at start), else plugin."""
     HW = "hw"
     """QEMU's granule protection check (needs -cpu max,x-rme=on)."""
     PLUGIN = "plugin"
@@ -64,6 +66,8 @@ class PlatformConfig:
     """The NS-EL2 image: the hoststub, or a Linux kernel Image."""
     payload_offset: int = PAYLOAD_DEFAULT_OFFSET
     extra_qemu_args: list[str] = field(default_factory=list)
+    symbol_files: list[Path] = field(default_factory=list)
+    """ELF files whose symbols name PCs in reports (the hoststub's is added)."""
     start_timeout: float = 30.0
     """Seconds for QEMU to start and the monitor to report that EL3 is up."""
     call_timeout: float = 120.0

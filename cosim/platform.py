@@ -11,14 +11,20 @@ registers, from which the RMM is configured), then wait for the hoststub.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
+import os
 from pathlib import Path
 from typing import IO
 
-from .arch.gpt import PasTable
-from .arch.pas import Pas
-from .config import PlatformConfig
+from .arch.gpt import GptEncoder, PasTable
+from .arch.pas import GRANULE_SHIFT, Pas
+from .config import ConfigError, GptMode, PlatformConfig, artefact
+from .host.pool import PagePool
+from .host.rmi import RmiClient
 from .host.stub import HostStub
 from .machine import board, dtb
+from .machine.errors import QemuStartError
 from .machine.machine import Machine
 from .machine.qemu import QemuCommand
 from .memory import GuestMemory
@@ -27,9 +33,13 @@ from .monitor.boot import BootConfig, CpuFeatures, patch_image
 from .monitor.dispatch import Monitor, SmcOutcome
 from .rmm import Rmm, RmmConfig
 from .rmm.abi import HashAlgorithm
+from .symbols import ElfSymbols
 from .trace import Trace
+from .violations import ViolationGuard
 
 MIB = 1 << 20
+HOST_POOL_OFFSET = 64 * MIB
+"""Where in RAM the host-side page pool starts (below it: payload and its data)."""
 
 
 def rmm_config_for(features: CpuFeatures, dram: list[tuple[int, int]]) -> RmmConfig:
@@ -68,6 +78,12 @@ class Platform:
         self.stub: HostStub | None = None
         self.rmm: Rmm | None = None
         self.gpt: PasTable | None = None
+        self.gpt_encoder: GptEncoder | None = None
+        self.guard: ViolationGuard | None = None
+        self.symbols = ElfSymbols()
+        self._pool: PagePool | None = None
+        self._pas_fd: int | None = None
+        self._pas_map: mmap.mmap | None = None
 
     # -- addresses ------------------------------------------------------------------
 
@@ -117,47 +133,147 @@ class Platform:
         dtb.add_psci(tree)
         return dtb.to_blob(tree)
 
+    def _resolve_gpt_mode(self) -> bytes:
+        """Choose `auto` GPT mode by probing QEMU for RME, and build the device
+        tree on the way (the probe is the same dumpdtb run)."""
+        cfg = self.config
+        if cfg.gpt != GptMode.AUTO:
+            return self.device_tree()
+        try:
+            tree = self.device_tree()
+            cfg.gpt = GptMode.HW if cfg.rme else GptMode.PLUGIN
+            return tree
+        except QemuStartError as exc:
+            if not cfg.rme or "rme" not in str(exc).lower():
+                raise
+        cfg.rme = False
+        cfg.gpt = GptMode.PLUGIN
+        self.trace.emit("platform", event="no-rme", message="QEMU's CPU has no RME: "
+                        "GPT enforced by the plugin")
+        return self.device_tree()
+
+    def _make_gpt(self) -> tuple[int, list[str], list[int]]:
+        """The PAS table (shared with the plugin in plugin mode) and, in hw mode,
+        the encoder.  Returns (boot flags, plugin arguments, fds QEMU inherits)."""
+        cfg = self.config
+        granules = cfg.ram_size >> GRANULE_SHIFT
+        buffer = None
+        plugin_args: list[str] = []
+        fds: list[int] = []
+        if cfg.gpt == GptMode.PLUGIN:
+            self._pas_fd = os.memfd_create("cosim-pas", os.MFD_CLOEXEC)
+            os.ftruncate(self._pas_fd, granules)
+            self._pas_map = mmap.mmap(self._pas_fd, granules, flags=mmap.MAP_SHARED)
+            buffer = memoryview(self._pas_map)
+            plugin_args = ["gpt=plugin", f"pas=/proc/self/fd/{self._pas_fd}",
+                           f"pas_base={board.RAM_BASE:#x}", f"pas_size={cfg.ram_size:#x}"]
+            fds = [self._pas_fd]
+        self.gpt = PasTable(board.RAM_BASE, cfg.ram_size, buffer)
+        self.gpt.reset()
+        self.gpt.set(self.carveout_base, Pas.ROOT, cfg.carveout_size >> GRANULE_SHIFT)
+        flags = 0
+        if cfg.gpt == GptMode.HW:
+            area = self.carveout_base + L.CARVEOUT_GPT_OFFSET
+            self.gpt_encoder = GptEncoder(self.gpt, area,
+                                          cfg.carveout_size - L.CARVEOUT_GPT_OFFSET)
+            flags |= L.BootFlag.GPT_HW
+        return flags, plugin_args, fds
+
     def start(self) -> None:
         cfg = self.config
         cfg.validate()
-        image = Path(cfg.monitor).read_bytes()
+        tree = self._resolve_gpt_mode()
+        flags, plugin_args, fds = self._make_gpt()
         boot = BootConfig(
             ram_base=board.RAM_BASE, ram_size=cfg.ram_size,
             carveout_base=self.carveout_base, carveout_size=cfg.carveout_size,
-            ns_entry=self.payload_address, ns_dtb=self.dtb_address, num_cpus=cfg.cpus)
-        bios = patch_image(image, boot)
-        tree = self.device_tree()
+            ns_entry=self.payload_address, ns_dtb=self.dtb_address, num_cpus=cfg.cpus,
+            flags=flags,
+            gpccr=self.gpt_encoder.gpccr if self.gpt_encoder else 0,
+            gptbr=self.gpt_encoder.gptbr if self.gpt_encoder else 0)
+        bios = patch_image(Path(cfg.monitor).read_bytes(), boot)
+        for path in self._symbol_files():
+            self.symbols.add(path)
         self.machine = Machine(
             cfg, handler=_Deferred(self), bios=bios,
             blobs=[(str(cfg.payload), self.payload_address), (tree, self.dtb_address)],
-            trace=self.trace, console_echo=self._console_echo, on_stop=self._release)
+            plugin_args=plugin_args, shared_fds=fds,
+            trace=self.trace, console_echo=self._console_echo, on_stop=self._release,
+            on_pause=self._on_pause, on_resume=self._on_resume)
         try:
             self.machine.start()
             self._attach()
             self.machine.resume()
             self.machine.wait(self.monitor.booted, cfg.start_timeout,  # type: ignore[union-attr]
                               "the monitor's boot report")
+            if self.monitor.features is not None and cfg.gpt == GptMode.HW \
+                    and not self.monitor.features.has_rme:
+                raise ConfigError("--gpt hw needs FEAT_RME, and the CPU reports none")
             self.stub.wait_ready(0)  # type: ignore[union-attr]
         except BaseException:
             self.stop()
             raise
 
+    def _symbol_files(self) -> list[Path]:
+        files = [Path(p) for p in self.config.symbol_files]
+        stub_elf = artefact("images", "build", "hoststub.elf")
+        if Path(self.config.payload).resolve() == artefact("images", "build",
+                                                            "hoststub.bin").resolve() \
+                and stub_elf.exists():
+            files.append(stub_elf)
+        return files
+
     def _attach(self) -> None:
         """Create the Python half of the monitor, the GPT and the stub driver
         once RAM is mapped (before the first doorbell can be served)."""
-        assert self.machine is not None
+        assert self.machine is not None and self.gpt is not None
         cfg = self.config
         mem = self.memory
-        self.gpt = PasTable(board.RAM_BASE, cfg.ram_size)
-        self.gpt.set(self.carveout_base, Pas.ROOT, cfg.carveout_size >> 12)
+        if self.gpt_encoder is not None:
+            self.gpt_encoder.attach(mem)
         monitor = Monitor(mem, self.carveout_base, cfg.cpus, self.trace,
                           on_fatal=lambda exc: self.machine.fail(_as_machine_error(exc)))
+        if cfg.gpt == GptMode.HW:
+            monitor.gpt = self.gpt
+        self.guard = ViolationGuard(cfg.gpt, cfg.on_violation, self.gpt, self.trace,
+                                    self.symbols, self.describe_granule, self.machine.pause)
+        monitor.gpf_handler = self.guard.on_gpf
+        monitor.violation_handler = self.guard.on_plugin_violation
         self.stub = HostStub(self.machine, cfg.cpus)
         monitor.services[L.SipFid.HOSTSTUB_NEXT] = self.stub.on_next
         monitor.services[L.SipFid.ECHO] = _echo
         monitor.on_boot = self._on_boot
         monitor.on_power_off = self.machine.expect_exit
         self.monitor = monitor
+
+    def rmi(self, cpu: int = 0) -> RmiClient:
+        """An RMI client whose calls are real SMCs from the hoststub on `cpu`."""
+        assert self.stub is not None
+        stub = self.stub
+        return RmiClient(lambda fid, *args: stub.smc(fid, *args, cpu=cpu).ret)
+
+    @property
+    def pool(self) -> PagePool:
+        """NS RAM the host side may use: from 64 MiB up to the DTB."""
+        if self._pool is None:
+            base = board.RAM_BASE + HOST_POOL_OFFSET
+            self._pool = PagePool(base, self.dtb_address - base)
+        return self._pool
+
+    def describe_granule(self, pa: int) -> str:
+        if self.config.carveout_size and \
+                self.carveout_base <= pa < self.carveout_base + self.config.carveout_size:
+            return "carve-out of the monitor and the RMM"
+        if self.rmm is None:
+            return "RMM not started"
+        return self.rmm.describe_granule(pa)
+
+    def resume(self) -> None:
+        """Let a machine stopped by a violation (or by a debugger) run again."""
+        assert self.machine is not None
+        if self.guard is not None:
+            self.guard.halted.clear()
+        self.machine.resume()
 
     def _on_boot(self, features: CpuFeatures) -> None:
         """EL3 is up (at power-on, or again after a system reset): (re)create
@@ -166,12 +282,21 @@ class Platform:
         if self.rmm is not None:
             self.trace.emit("platform", event="reset", message="system reset: RMM state and "
                             "the GPT start afresh")
-            self.gpt.set(board.RAM_BASE, Pas.NONSECURE, self.carveout_base - board.RAM_BASE >> 12)
+            self.gpt.set(board.RAM_BASE, Pas.NONSECURE,
+                         (self.carveout_base - board.RAM_BASE) >> GRANULE_SHIFT)
             self.stub.reset()
             self.monitor.cpus_up.clear()
         dram = [(board.RAM_BASE, self.carveout_base - board.RAM_BASE)]
         self.rmm = Rmm(self.memory, self.gpt, rmm_config_for(features, dram), self.trace)
         self.monitor.rmm = self.rmm
+
+    def _on_pause(self) -> None:
+        if self.stub is not None:
+            self.stub.pause()
+
+    def _on_resume(self) -> None:
+        if self.stub is not None:
+            self.stub.unpause()
 
     def _release(self) -> None:
         if self.stub is not None:
@@ -180,6 +305,15 @@ class Platform:
     def stop(self) -> None:
         if self.machine is not None:
             self.machine.stop()
+        if self.gpt is not None and self._pas_map is not None:
+            self.gpt = PasTable(board.RAM_BASE, self.config.ram_size)  # drop the shared view
+        if self._pas_map is not None:
+            with contextlib.suppress(BufferError):
+                self._pas_map.close()
+            self._pas_map = None
+        if self._pas_fd is not None:
+            os.close(self._pas_fd)
+            self._pas_fd = None
 
 
 class _Deferred:

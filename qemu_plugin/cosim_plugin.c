@@ -179,16 +179,27 @@ static void *watchdog(void *arg)
 }
 
 /* PSTATE.EL of the vCPU running this callback (gdb's "cpsr" holds PSTATE
- * with EL in bits 3:2, Arm ARM C5.2.18 "SPSR_EL1" layout). */
-static unsigned current_el(unsigned vcpu)
+ * with EL in bits 3:2, Arm ARM C5.2.18 "SPSR_EL1" layout), or -1 if QEMU
+ * cannot read it here. */
+static int try_current_el(unsigned vcpu)
 {
     GByteArray *buf = regbuf[vcpu];
     uint32_t v = 0;
+    if (!buf || !pstate_reg)
+        return -1;
     g_byte_array_set_size(buf, 0);
     if (qemu_plugin_read_register(pstate_reg, buf) < 4)
-        lost((int)vcpu, "cannot read PSTATE");
+        return -1;
     memcpy(&v, buf->data, sizeof v);
-    return (v >> 2) & 3;
+    return (int)((v >> 2) & 3);
+}
+
+static unsigned current_el(unsigned vcpu)
+{
+    int el = try_current_el(vcpu);
+    if (el < 0)
+        lost((int)vcpu, "cannot read PSTATE");
+    return (unsigned)el;
 }
 
 static void doorbell_cb(unsigned int vcpu, void *udata)
@@ -218,8 +229,10 @@ static void __attribute__((noinline)) report_violation(unsigned vcpu, qemu_plugi
     default: break;
     }
     uint64_t size = 1ull << qemu_plugin_mem_size_shift(info);
+    int el = try_current_el(vcpu);
     uint64_t flags = size | (qemu_plugin_mem_is_store(info) ? VIOLATION_STORE : 0) |
-                     ((uint64_t)world[vcpu] << VIOLATION_WORLD_SHIFT);
+                     ((uint64_t)world[vcpu] << VIOLATION_WORLD_SHIFT) |
+                     ((uint64_t)(el < 0 ? VIOLATION_EL_UNKNOWN : (uint64_t)el) << VIOLATION_EL_SHIFT);
     struct request rq = {.type = (uint16_t)PLUGIN_MSG_VIOLATION, .pc = pc,
                          .arg = {pa, vaddr, flags, value}};
     struct reply rp;

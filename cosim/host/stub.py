@@ -21,6 +21,7 @@ from ..rmm.abi import PsciFid
 SMC_REGS = 18
 
 _STOP = object()
+_YIELD = object()
 
 
 class HostStubError(Exception):
@@ -53,6 +54,7 @@ class _Request:
     value: int = 0
     count: int = 0
     args: tuple[int, ...] = ()
+    args2: tuple[int, ...] = ()
     done: threading.Event = field(default_factory=threading.Event)
     result: StubResult | None = None
     lost: bool = False
@@ -74,6 +76,7 @@ class HostStub:
         self.machine = machine
         self._cpus = [_Cpu() for _ in range(cpus)]
         self.secondary_entry = 0
+        self._pausing = False
 
     @property
     def memory(self) -> GuestMemory:
@@ -101,7 +104,13 @@ class HostStub:
             req.done.set()
         state.page = page
         state.ready.set()
-        item = state.requests.get()
+        if self._pausing and state.requests.empty():
+            item: object = _YIELD
+        else:
+            item = state.requests.get()
+        if item is _YIELD:
+            mem.write_u64(page + s["op"], L.StubOp.YIELD)
+            return (0,)
         if item is _STOP:
             mem.write_u64(page + s["op"], L.StubOp.EXIT)
             state.exited = True
@@ -115,6 +124,7 @@ class HostStub:
         mem.write_u64(page + s["value"], item.value)
         mem.write_u64(page + s["count"], item.count)
         mem.write_u64s(page + s["args"], [*item.args, *[0] * (SMC_REGS - len(item.args))])
+        mem.write_u64s(page + s["args2"], [*item.args2, *[0] * (SMC_REGS - len(item.args2))])
         state.current = item
         return (0,)
 
@@ -127,6 +137,17 @@ class HostStub:
             state.current = None
             state.ready.clear()
             state.exited = False
+
+    def pause(self) -> None:
+        """The machine is about to be paused (QMP stop, a debugger): a vCPU
+        blocked here waiting for work would keep QEMU from pausing, so release
+        them and let idle CPUs spin through YIELD until the pause takes hold."""
+        self._pausing = True
+        for state in self._cpus:
+            state.requests.put(_YIELD)
+
+    def unpause(self) -> None:
+        self._pausing = False
 
     def shutdown(self) -> None:
         """Release every CPU blocked waiting for a request (machine stop)."""
@@ -179,6 +200,13 @@ class HostStub:
                  timeout: float | None = None) -> StubResult:
         """The same SMC `count` times back to back; `ticks` says how long it took."""
         return self.call(_Request(L.StubOp.SMC_LOOP, count=count, args=tuple(regs)), cpu, timeout)
+
+    def smc_pair_loop(self, first: tuple[int, ...], second: tuple[int, ...], count: int,
+                      cpu: int = 0, timeout: float | None = None) -> StubResult:
+        """`count` times the SMC `first` then the SMC `second`, stopping at the
+        first non-zero x0; `ticks` says how long it took."""
+        return self.call(_Request(L.StubOp.SMC_PAIR_LOOP, count=count, args=tuple(first),
+                                  args2=tuple(second)), cpu, timeout)
 
     def load(self, addr: int, size: int = 8, cpu: int = 0) -> StubResult:
         return self.call(_Request(L.StubOp.LOAD, addr=addr, size=size), cpu)

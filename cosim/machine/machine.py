@@ -40,7 +40,9 @@ class Machine:
                  blobs: list[tuple[bytes | str, int]], plugin_args: list[str] | None = None,
                  shared_fds: list[int] | None = None, trace: Trace | None = None,
                  console_echo: IO[str] | None = None,
-                 on_stop: Callable[[], None] | None = None) -> None:
+                 on_stop: Callable[[], None] | None = None,
+                 on_pause: Callable[[], None] | None = None,
+                 on_resume: Callable[[], None] | None = None) -> None:
         """`bios`: the monitor image; `blobs`: (bytes or path, PA) loaded at every
         reset; `shared_fds`: extra fds QEMU inherits (e.g. the plugin's PAS
         table); `on_stop`: called first in stop() to release vCPUs the owner
@@ -54,6 +56,8 @@ class Machine:
         self._shared_fds = shared_fds or []
         self._console_echo = console_echo
         self._on_stop = on_stop
+        self._on_pause = on_pause
+        self._on_resume = on_resume
         self._fds: list[int] = []
         self._failure: MachineError | None = None
         self._failed = threading.Event()
@@ -154,6 +158,8 @@ class Machine:
         """Let the vCPUs run (QEMU starts paused, so the owner can attach first)."""
         if self.qmp is None:
             raise MachineError("the machine is not started")
+        if self._on_resume is not None:
+            self._on_resume()
         self.qmp.execute("cont")
         self.trace.emit("machine", event="running")
 
@@ -236,7 +242,10 @@ class Machine:
 
     def pause(self) -> None:
         """Stop the vCPUs (QMP stop) without waiting: a vCPU may be inside a
-        plugin callback, and QEMU answers only once all have paused."""
+        plugin callback, and QEMU answers only once all have paused.  The
+        owner's on_pause hook first releases vCPUs it keeps waiting."""
+        if self._on_pause is not None:
+            self._on_pause()
         if self.qmp is not None:
             self.qmp.execute_nowait("stop")
 

@@ -61,4 +61,7 @@ REPLY = struct.Struct("<IHHQ")
 VIOLATION_SIZE_MASK = 0xFF
 VIOLATION_STORE = 1 << 8
 VIOLATION_WORLD_SHIFT = 16
-"""VIOLATION arg2: bits 0..7 access size in bytes, bit 8 store, bits 16..17 world."""
+VIOLATION_EL_SHIFT = 24
+VIOLATION_EL_UNKNOWN = 0xFF
+"""VIOLATION arg2: bits 0..7 access size in bytes, bit 8 store, bits 16..17 world,
+bits 24..31 the EL (VIOLATION_EL_UNKNOWN when PSTATE could not be read)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..arch import esr as esr_decode
+from ..arch.gpt import PasTable
 from ..machine.plugin_protocol import PLUGIN_WORLD_UNCHANGED, PluginReply
 from ..memory import GuestMemory
 from ..rmm.abi import (
@@ -91,14 +92,16 @@ class Monitor:
         self.power_state: str = "on"
         self.powered_off = threading.Event()
         self.on_power_off: Callable[[], None] | None = None
-        self.maintenance_flags: Callable[[], int] = lambda: 0
-        """Flags to add to every reply (the GPT's pending TLB maintenance)."""
+        self.gpt: PasTable | None = None
+        """The PAS table, in hw GPT mode: a call that changed it gets TLBI PAALLOS."""
 
     # -- PluginHandler ----------------------------------------------------------------
 
     def on_doorbell(self, vcpu: int) -> int:
         mb = self.mailboxes[vcpu]
         reason = mb.reason()
+        gpt = self.gpt
+        generation = gpt.generation if gpt is not None else 0
         if reason == L.Reason.SMC:
             self._smc(vcpu, mb)
         elif reason == L.Reason.CPU_UP:
@@ -111,9 +114,10 @@ class Monitor:
             self.gpf_handler(vcpu, mb)
         else:
             self._fatal(vcpu, mb, reason)
-        flags = self.maintenance_flags()
-        if flags:
-            mb.add_flags(flags)
+        if gpt is not None and gpt.generation != generation:
+            # The GPT changed while serving this CPU: invalidate cached GPT
+            # information on every PE before the caller sees the result.
+            mb.add_flags(L.ActionFlag.TLBI_PAALLOS)
         return PLUGIN_WORLD_UNCHANGED
 
     def on_attack(self, vcpu: int, pc: int, el: int) -> None:

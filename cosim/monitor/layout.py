@@ -100,8 +100,6 @@ BOOT_CONFIG_OFFSET = 0x40
 class BootFlag(IntEnum):
     GPT_HW = 1 << 0
     """Enable granule protection checks (GPCCR_EL3/GPTBR_EL3 below)."""
-    GPT_PLUGIN = 1 << 1
-    """Execute world-mark hints so the plugin knows each vCPU's world."""
 
 
 BOOT_CONFIG = Layout("BOOT", [
@@ -281,6 +279,11 @@ class StubOp(IntEnum):
     """`count` passes of 8-byte loads and stores over [addr, addr + size)."""
     EXIT = 7
     """Leave the request loop and park in WFI."""
+    YIELD = 8
+    """Nothing to do now (the machine is being paused): ask again."""
+    SMC_PAIR_LOOP = 9
+    """`count` times: the SMC of `args`, then the SMC of `args2` (e.g. delegate
+    then undelegate); `ret` holds the last results of the second."""
 
 
 STUB_REQUEST = Layout("STUB", [
@@ -291,6 +294,7 @@ STUB_REQUEST = Layout("STUB", [
     Field("value"),
     Field("count"),
     Field("args", 8, 18),
+    Field("args2", 8, 18),
     Field("done_seq"),
     Field("status"),
     Field("ret", 8, 18),

@@ -11,6 +11,7 @@
 
 #define REQ(r, field) (*(volatile u64 *)((u64)(r) + STUB_##field##_OFF))
 #define REQ_ARGS(r) ((u64 *)((u64)(r) + STUB_ARGS_OFF))
+#define REQ_ARGS2(r) ((u64 *)((u64)(r) + STUB_ARGS2_OFF))
 #define REQ_RET(r) ((u64 *)((u64)(r) + STUB_RET_OFF))
 
 struct fault {
@@ -98,6 +99,19 @@ static void execute(volatile u8 *r, struct fault *f)
         REQ(r, TICKS) = counter() - t0;
         break;
     }
+    case STUB_OP_SMC_PAIR_LOOP: {
+        u64 n = REQ(r, COUNT), t0 = counter();
+        for (u64 i = 0; i < n; i++) {
+            stub_smc(REQ_ARGS(r), ret);
+            if (ret[0] != 0)
+                break;
+            stub_smc(REQ_ARGS2(r), ret);
+            if (ret[0] != 0)
+                break;
+        }
+        REQ(r, TICKS) = counter() - t0;
+        break;
+    }
     case STUB_OP_LOAD:
     case STUB_OP_STORE:
         if ((size != 1 && size != 2 && size != 4 && size != 8) || (addr & (size - 1))) {
@@ -118,6 +132,8 @@ static void execute(volatile u8 *r, struct fault *f)
     case STUB_OP_DOORBELL:
         stub_doorbell();
         break;
+    case STUB_OP_YIELD:
+        return;
     default:
         REQ(r, STATUS) = STUB_STATUS_BAD_REQUEST;
         return;

@@ -64,6 +64,34 @@ park_forever:
 1:  wfi
     b       1b
 
+/* HALT: put the interrupted context's GPRs back and wait forever, so that a
+ * debugger sees the offender's registers (its PC is in ELR_EL3).  x0 = the
+ * per-CPU area. */
+    .global halt_in_place
+halt_in_place:
+    msr     daifset, #0xf
+    ldr     x1, [x0, #MBOX_SP_EL0_OFF]
+    msr     sp_el0, x1
+    add     x0, x0, #MBOX_X_OFF
+    ldp     x2, x3, [x0, #16]
+    ldp     x4, x5, [x0, #32]
+    ldp     x6, x7, [x0, #48]
+    ldp     x8, x9, [x0, #64]
+    ldp     x10, x11, [x0, #80]
+    ldp     x12, x13, [x0, #96]
+    ldp     x14, x15, [x0, #112]
+    ldp     x16, x17, [x0, #128]
+    ldp     x18, x19, [x0, #144]
+    ldp     x20, x21, [x0, #160]
+    ldp     x22, x23, [x0, #176]
+    ldp     x24, x25, [x0, #192]
+    ldp     x26, x27, [x0, #208]
+    ldp     x28, x29, [x0, #224]
+    ldr     x30, [x0, #240]
+    ldp     x0, x1, [x0]
+1:  wfi
+    b       1b
+
 /* The doorbell: the plugin blocks this vCPU here until Python has answered
  * through the mailbox.  To the architecture it is a NOP hint. */
     .global cosim_doorbell

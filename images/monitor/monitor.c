@@ -44,12 +44,14 @@ static void gpio_pulse(u32 pin)
     mmio_write8(base + ((1u << pin) << 2), (u8)(1u << pin));
 }
 
-static __attribute__((noreturn)) void terminal_action(u64 action)
+static __attribute__((noreturn)) void terminal_action(u64 pcpu, u64 action)
 {
     if (action == ACTION_POWER_OFF)
         gpio_pulse(0);
     else if (action == ACTION_RESET)
         gpio_pulse(1);
+    else if (action == ACTION_HALT)
+        halt_in_place(pcpu);
     park_forever();
 }
 
@@ -100,7 +102,7 @@ static u64 act(u64 pcpu, u64 action)
     case ACTION_POWER_OFF:
     case ACTION_RESET:
     case ACTION_HALT:
-        terminal_action(action);
+        terminal_action(pcpu, action);
     default:
         log_hex("monitor: unknown action from Python ", action);
         park_forever();
@@ -176,7 +178,7 @@ void enter_ns(u64 pcpu, u64 entry, u64 arg0)
     MB(pcpu, ESR) = 0;
     u64 action = ring(pcpu, REASON_CPU_UP);
     if (action != ACTION_RETURN)
-        terminal_action(action);
+        terminal_action(pcpu, action);
     write_sysreg(sctlr_el2, SCTLR_EL2_RES1);
     write_sysreg(hcr_el2, 0);
     write_sysreg(cntvoff_el2, 0);
@@ -203,7 +205,7 @@ void monitor_cold_boot(u64 cpu, u64 pcpu)
     el3_write_features(carveout_header());
     u64 action = ring(pcpu, REASON_BOOT);
     if (action != ACTION_RETURN)
-        terminal_action(action);
+        terminal_action(pcpu, action);
     psci_boot_primary(pcpu);
     enter_ns(pcpu, BOOTCFG(NS_ENTRY), BOOTCFG(NS_DTB));
 }

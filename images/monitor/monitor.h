@@ -25,6 +25,7 @@ static inline u64 carveout_header(void) { return BOOTCFG(CARVEOUT_BASE); }
 void cosim_doorbell(void);
 __attribute__((noreturn)) void park_forever(void);
 __attribute__((noreturn)) void el3_exit(u64 world);
+__attribute__((noreturn)) void halt_in_place(u64 pcpu);
 
 /* monitor.c */
 u64 ring(u64 pcpu, u64 reason);
