@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
+from .cli_text import describe_platform
 from .config import REPO_ROOT, ConfigError, GptMode, PlatformConfig, ViolationPolicy
 from .machine.errors import MachineError
 from .trace import Trace, read_jsonl
@@ -58,6 +59,8 @@ def add_platform_args(p: argparse.ArgumentParser) -> None:
                    help="NS-EL2 image to boot (default: the hoststub)")
     p.add_argument("--trace", type=Path, default=None, metavar="FILE",
                    help="write every event as JSON lines to FILE")
+    p.add_argument("--symbols", type=Path, action="append", metavar="ELF",
+                   help="ELF file whose symbols name PCs in reports (repeatable)")
 
 
 def platform_config(args: argparse.Namespace) -> PlatformConfig:
@@ -66,9 +69,11 @@ def platform_config(args: argparse.Namespace) -> PlatformConfig:
     if args.payload is not None:
         cfg.payload = args.payload
     if args.gpt is None:
-        cfg.gpt = GptMode.HW if cfg.rme else GptMode.PLUGIN
+        cfg.gpt = GptMode.AUTO if cfg.rme else GptMode.PLUGIN
     else:
         cfg.gpt = GptMode(args.gpt)
+    for path in args.symbols or []:
+        cfg.symbol_files.append(path)
     return cfg
 
 
@@ -86,11 +91,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .platform import Platform
 
     cfg = platform_config(args)
-    print(f"cosim: {cfg.cpus} CPU(s), {cfg.ram_size >> 20} MiB RAM, -cpu {cfg.cpu_model}, "
-          f"GPT enforcement: {cfg.gpt.value}", file=sys.stderr)
     trace = open_trace(args)
     with Platform(cfg, trace=trace, console_echo=sys.stdout) as p:
         assert p.monitor is not None and p.machine is not None
+        print(describe_platform(cfg), file=sys.stderr)
         deadline = time.monotonic() + args.timeout if args.timeout else None
         while not p.monitor.powered_off.wait(0.2):
             p.machine.check()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from .cli_text import describe_platform
 from .config import PlatformConfig
 from .platform import Platform
 from .rmm.abi import PsciFid, RmiFid
@@ -18,10 +19,9 @@ def _say(text: str) -> None:
 def run_demo(config: PlatformConfig, trace: Trace) -> int:
     rmi_events: list[Event] = []
     trace.subscribe(lambda e: rmi_events.append(e) if e["kind"] == "rmi" else None)
-    _say(f"cca-cosim demo: booting {config.cpus} CPU(s), {config.ram_size >> 20} MiB, "
-         f"-cpu {config.cpu_model}, GPT {config.gpt.value}")
     with Platform(config, trace=trace) as p:
         assert p.stub is not None and p.monitor is not None and p.monitor.features is not None
+        _say(describe_platform(config))
         _say(f"  monitor up at EL3; hoststub running at NS-EL2 "
              f"(RME {'present' if p.monitor.features.has_rme else 'absent'})")
         if config.cpus > 1:

@@ -40,7 +40,7 @@ def test_sizes() -> None:
 
 def test_gpt_default_follows_rme() -> None:
     args = cli.build_parser().parse_args(["run"])
-    assert cli.platform_config(args).gpt == GptMode.HW
+    assert cli.platform_config(args).gpt == GptMode.AUTO
     args = cli.build_parser().parse_args(["run", "--no-rme"])
     assert cli.platform_config(args).gpt == GptMode.PLUGIN
 
