@@ -139,7 +139,7 @@ install_venv() {
 
 build() {
     log "build: qemu_plugin/"
-    make -s -C qemu_plugin || die "building the TCG plugin failed"
+    make -s -C qemu_plugin PYTHON="$top/.venv/bin/python" || die "building the TCG plugin failed"
     log "build: images/"
     make -s -C images PYTHON="$top/.venv/bin/python" || die "building the firmware images failed"
 }

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from .arch.gpt import GptEncoder, PasTable
-from .arch.pas import GRANULE_SHIFT, Pas
+from .arch.pas import GRANULE_SHIFT, GRANULE_SIZE, Pas
 from .config import ConfigError, GptMode, PlatformConfig, artefact
 from .host.pool import PagePool
 from .host.rmi import RmiClient
@@ -30,7 +30,9 @@ from .machine.qemu import QemuCommand
 from .memory import GuestMemory
 from .monitor import layout as L
 from .monitor.boot import BootConfig, CpuFeatures, patch_image
+from .monitor.context import ContextShape, publish_shape, shape_for
 from .monitor.dispatch import Monitor, SmcOutcome
+from .monitor.worlds import WorldSwitch
 from .rmm import Rmm, RmmConfig
 from .rmm.abi import HashAlgorithm
 from .symbols import ElfSymbols
@@ -64,6 +66,7 @@ def rmm_config_for(features: CpuFeatures, dram: list[tuple[int, int]]) -> RmmCon
         num_lrs=(features["ich_vtr_el2"] & 0x1F) + 1,
         vmid_bits=16 if features.field("id_aa64mmfr1_el1", 4) == 2 else 8,
         hash_algorithms=(HashAlgorithm.SHA_256, HashAlgorithm.SHA_512),
+        cpu_id_regs=dict(features.regs),
     )
 
 
@@ -82,6 +85,8 @@ class Platform:
         self.guard: ViolationGuard | None = None
         self.symbols = ElfSymbols()
         self._pool: PagePool | None = None
+        self.world: WorldSwitch | None = None
+        self.context_shape: ContextShape | None = None
         self._pas_fd: int | None = None
         self._pas_map: mmap.mmap | None = None
 
@@ -171,6 +176,7 @@ class Platform:
         self.gpt = PasTable(board.RAM_BASE, cfg.ram_size, buffer)
         self.gpt.reset()
         self.gpt.set(self.carveout_base, Pas.ROOT, cfg.carveout_size >> GRANULE_SHIFT)
+        self.gpt.set(self.rel2_vectors_address, Pas.REALM)
         flags = 0
         if cfg.gpt == GptMode.HW:
             area = self.carveout_base + L.CARVEOUT_GPT_OFFSET
@@ -242,6 +248,11 @@ class Platform:
         self.stub = HostStub(self.machine, cfg.cpus)
         monitor.services[L.SipFid.HOSTSTUB_NEXT] = self.stub.on_next
         monitor.services[L.SipFid.ECHO] = _echo
+        self.world = WorldSwitch(mem, self.carveout_base, cfg.cpus, self.trace,
+                                 rel2_vbar=self.rel2_vectors_address, rmm=lambda: self.rmm,
+                                 shape=lambda: self.context_shape)
+        monitor.world = self.world
+        self._load_rel2_vectors()
         monitor.on_boot = self._on_boot
         monitor.on_power_off = self.machine.expect_exit
         self.monitor = monitor
@@ -260,9 +271,20 @@ class Platform:
             self._pool = PagePool(base, self.dtb_address - base)
         return self._pool
 
+    @property
+    def rel2_vectors_address(self) -> int:
+        """The realm's EL2 vector page: the last page of the carve-out (Realm PAS)."""
+        return self.carveout_base + self.config.carveout_size - GRANULE_SIZE
+
+    def _load_rel2_vectors(self) -> None:
+        image = artefact("images", "build", "rel2_vectors.bin").read_bytes()
+        self.memory.zero(self.rel2_vectors_address, GRANULE_SIZE)
+        self.memory.write(self.rel2_vectors_address, image)
+
     def describe_granule(self, pa: int) -> str:
-        if self.config.carveout_size and \
-                self.carveout_base <= pa < self.carveout_base + self.config.carveout_size:
+        if self.rel2_vectors_address <= pa < self.rel2_vectors_address + GRANULE_SIZE:
+            return "carve-out: the realms' EL2 vector page"
+        if self.carveout_base <= pa < self.carveout_base + self.config.carveout_size:
             return "carve-out of the monitor and the RMM"
         if self.rmm is None:
             return "RMM not started"
@@ -286,6 +308,10 @@ class Platform:
                          (self.carveout_base - board.RAM_BASE) >> GRANULE_SHIFT)
             self.stub.reset()
             self.monitor.cpus_up.clear()
+        self.context_shape = shape_for(features)
+        publish_shape(self.memory, self.carveout_base, self.context_shape)
+        if self.world is not None:
+            self.world.forget()
         dram = [(board.RAM_BASE, self.carveout_base - board.RAM_BASE)]
         self.rmm = Rmm(self.memory, self.gpt, rmm_config_for(features, dram), self.trace)
         self.monitor.rmm = self.rmm

@@ -15,6 +15,8 @@ class Ec(IntEnum):
     UNKNOWN = 0x00
     WFX = 0x01
     FP_ASIMD = 0x07
+    PAUTH = 0x09
+    LS64 = 0x0A
     ILLEGAL_STATE = 0x0E
     SVC64 = 0x15
     HVC64 = 0x16
@@ -40,6 +42,8 @@ _EC_TEXT = {
     Ec.UNKNOWN: "unknown reason (undefined instruction)",
     Ec.WFX: "WFI/WFE trapped",
     Ec.FP_ASIMD: "FP/SIMD access trapped",
+    Ec.PAUTH: "pointer authentication trapped",
+    Ec.LS64: "LD64B/ST64B trapped",
     Ec.ILLEGAL_STATE: "illegal execution state",
     Ec.SVC64: "SVC",
     Ec.HVC64: "HVC",
@@ -83,8 +87,25 @@ FSC_GPF_ON_WALK_L0 = 0x24
 FSC_GPF = 0x28
 
 
+EC_MASK = 0x3F << EC_SHIFT
+
+# Fault status codes that only a stage-2 walk reports to EL2 with HPFAR_EL2
+# valid: translation, access flag and permission faults at levels 0..3.
+_STAGE2_FAULT_KINDS = (FSC_TRANSLATION_L0, FSC_ACCESS_FLAG_L0, FSC_PERMISSION_L0)
+
+
 def ec_of(esr: int) -> int:
     return (esr >> EC_SHIFT) & 0x3F
+
+
+def fsc_is_stage2_fault(fsc: int) -> bool:
+    """A translation, access flag or permission fault (levels 0..3)."""
+    return (fsc & ~3) in _STAGE2_FAULT_KINDS
+
+
+def translation_fault(level: int) -> int:
+    """The DFSC/IFSC of a translation fault at `level` (0..3)."""
+    return FSC_TRANSLATION_L0 + level
 
 
 def make(ec: int, iss: int, il: bool = True) -> int:
@@ -112,6 +133,93 @@ class DataAbort:
                    sign_extend=bool(esr & DABT_SSE), register=(esr >> DABT_SRT_SHIFT) & 0x1F,
                    sixty_four=bool(esr & DABT_SF), write=bool(esr & DABT_WNR),
                    fsc=esr & FSC_MASK, s1ptw=bool(esr & DABT_S1PTW))
+
+    @property
+    def access_mask(self) -> int:
+        return (1 << (8 * self.size)) - 1
+
+    def loaded_value(self, value: int) -> int:
+        """What a load of `value` leaves in its target register: the access size
+        taken, sign-extended if SSE, and limited to 32 bits for a W register (SF = 0)."""
+        value &= self.access_mask
+        bits = 8 * self.size
+        if self.sign_extend and value >> (bits - 1):
+            value -= 1 << bits
+        return value & (0xFFFF_FFFF_FFFF_FFFF if self.sixty_four else 0xFFFF_FFFF)
+
+
+# HPFAR_EL2 (Arm ARM D24.2.60): FIPA[43:4] holds IPA[51:12] of a stage-2 fault.
+HPFAR_FIPA_SHIFT = 4
+HPFAR_FIPA_MASK = ((1 << 40) - 1) << HPFAR_FIPA_SHIFT
+PAGE_OFFSET_MASK = 0xFFF
+
+
+def hpfar_of_ipa(ipa: int) -> int:
+    return ((ipa >> 12) << HPFAR_FIPA_SHIFT) & HPFAR_FIPA_MASK
+
+
+def fault_ipa(hpfar: int, far: int) -> int:
+    """The faulting IPA: the page from HPFAR_EL2, the offset from FAR_EL2."""
+    return ((hpfar & HPFAR_FIPA_MASK) >> HPFAR_FIPA_SHIFT << 12) | (far & PAGE_OFFSET_MASK)
+
+
+# ISS of a trapped MSR, MRS or system instruction (EC 0x18, D24.2.56)
+SYSREG_READ = 1 << 0
+"""Direction: 1 = MRS (read), 0 = MSR (write)."""
+SYSREG_CRM_SHIFT = 1
+SYSREG_RT_SHIFT = 5
+SYSREG_CRN_SHIFT = 10
+SYSREG_OP1_SHIFT = 14
+SYSREG_OP2_SHIFT = 17
+SYSREG_OP0_SHIFT = 20
+XZR = 31
+"""Register number 31 in a load/store or MRS/MSR names the zero register."""
+
+SysregEncoding = tuple[int, int, int, int, int]
+"""(op0, op1, CRn, CRm, op2)."""
+
+
+@dataclass(frozen=True)
+class SysregAccess:
+    """A trapped MRS/MSR: the register's encoding, the GPR and the direction."""
+
+    op0: int
+    op1: int
+    crn: int
+    crm: int
+    op2: int
+    rt: int
+    read: bool
+
+    @classmethod
+    def decode(cls, esr: int) -> SysregAccess:
+        return cls(op0=(esr >> SYSREG_OP0_SHIFT) & 3, op1=(esr >> SYSREG_OP1_SHIFT) & 7,
+                   crn=(esr >> SYSREG_CRN_SHIFT) & 0xF, crm=(esr >> SYSREG_CRM_SHIFT) & 0xF,
+                   op2=(esr >> SYSREG_OP2_SHIFT) & 7, rt=(esr >> SYSREG_RT_SHIFT) & 0x1F,
+                   read=bool(esr & SYSREG_READ))
+
+    @property
+    def encoding(self) -> SysregEncoding:
+        return (self.op0, self.op1, self.crn, self.crm, self.op2)
+
+    def iss(self) -> int:
+        return ((self.op0 << SYSREG_OP0_SHIFT) | (self.op1 << SYSREG_OP1_SHIFT)
+                | (self.crn << SYSREG_CRN_SHIFT) | (self.crm << SYSREG_CRM_SHIFT)
+                | (self.op2 << SYSREG_OP2_SHIFT) | (self.rt << SYSREG_RT_SHIFT)
+                | (SYSREG_READ if self.read else 0))
+
+
+# ISS of a trapped WFI/WFE (EC 0x01): TI[1:0]
+WFX_TI_MASK = 0b11
+WFX_TI_WFE = 0b01
+"""TI bit 0: 0 = WFI or WFIT, 1 = WFE or WFET."""
+
+# ISS of an SError (EC 0x2F)
+SERROR_IDS = 1 << 24
+SERROR_AET_SHIFT = 10
+
+# ISS of HVC/SMC (EC 0x16/0x17): the immediate
+HVC_SMC_IMM_MASK = 0xFFFF
 
 
 def fsc_text(fsc: int) -> str:

@@ -138,6 +138,20 @@ class HostRealm:
             out.append(dst)
         return out
 
+    def back(self, ipa: int) -> int:
+        """Give the realm a zeroed DATA granule at `ipa` (what a host does on a
+        stage-2 fault at RIPAS RAM): RMI_DATA_CREATE_UNKNOWN."""
+        ipa &= ~(GRANULE_SIZE - 1)
+        dst = self._delegated()
+        self.ensure_rtts(ipa)
+        self.rmi.data_create_unknown(self.rd, dst, ipa)
+        self.data[ipa] = dst
+        return dst
+
+    def pa_of(self, ipa: int) -> int:
+        """The DATA granule backing a protected IPA (the host's own record)."""
+        return self.data[ipa & ~(GRANULE_SIZE - 1)] + (ipa & (GRANULE_SIZE - 1))
+
     def create_rec(self, pc: int, gprs: tuple[int, ...] = (), runnable: bool = True) -> HostRec:
         index = len(self.recs)
         mpidr = (index & 0xF) | ((index >> 4) & 0xFF) << 8

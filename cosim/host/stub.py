@@ -13,15 +13,25 @@ import queue
 import threading
 from dataclasses import dataclass, field
 
+from ..machine import board
 from ..machine.machine import Machine
 from ..memory import GuestMemory
 from ..monitor import layout as L
 from ..rmm.abi import PsciFid
 
 SMC_REGS = 18
+GICR_SGI_FRAME = 0x10000
+GICR_ISENABLER0 = 0x100
 
 _STOP = object()
 _YIELD = object()
+
+IDLE_WAIT = 0.002
+"""Seconds a CPU with no work waits inside its doorbell before it is told to
+ask again.  A vCPU blocked in a plugin callback keeps QEMU from completing
+anything that needs every vCPU at a safe point (a broadcast TLB invalidation
+such as TLBI PAALLOS, pausing the machine), so no vCPU may wait there for
+long: an idle CPU costs a doorbell round trip every IDLE_WAIT instead."""
 
 
 class HostStubError(Exception):
@@ -104,10 +114,14 @@ class HostStub:
             req.done.set()
         state.page = page
         state.ready.set()
+        item: object
         if self._pausing and state.requests.empty():
-            item: object = _YIELD
+            item = _YIELD
         else:
-            item = state.requests.get()
+            try:
+                item = state.requests.get(timeout=IDLE_WAIT)
+            except queue.Empty:
+                item = _YIELD
         if item is _YIELD:
             mem.write_u64(page + s["op"], L.StubOp.YIELD)
             return (0,)
@@ -208,6 +222,14 @@ class HostStub:
         return self.call(_Request(L.StubOp.SMC_PAIR_LOOP, count=count, args=tuple(first),
                                   args2=tuple(second)), cpu, timeout)
 
+    def smc_check(self, *regs: int, marker: int, cpu: int = 0,
+                  timeout: float | None = None) -> tuple[StubResult, int]:
+        """The SMC with the host's other registers holding `marker`; returns the
+        result and how many of those registers changed across the call."""
+        res = self.call(_Request(L.StubOp.SMC_CHECK, value=marker,
+                                 args=tuple(r & (2**64 - 1) for r in regs)), cpu, timeout)
+        return res, res.ticks
+
     def load(self, addr: int, size: int = 8, cpu: int = 0) -> StubResult:
         return self.call(_Request(L.StubOp.LOAD, addr=addr, size=size), cpu)
 
@@ -218,6 +240,17 @@ class HostStub:
                  timeout: float | None = None) -> StubResult:
         return self.call(_Request(L.StubOp.MEM_LOOP, addr=addr, size=size, count=passes),
                          cpu, timeout)
+
+    def gic_enable_ppi(self, intid: int, cpu: int = 0) -> None:
+        """Enable a private interrupt in this CPU's redistributor, as the host
+        kernel does for the timer PPIs it gives its guests (GICv3 spec,
+        "GICR_ISENABLER0")."""
+        if not 16 <= intid < 32:
+            raise HostStubError(f"INTID {intid} is not a PPI")
+        addr = board.GICR_BASE + cpu * board.GICR_STRIDE + GICR_SGI_FRAME + GICR_ISENABLER0
+        res = self.store(addr, 1 << intid, size=4, cpu=cpu)
+        if res.faulted:
+            raise HostStubError(f"the GIC redistributor of CPU {cpu} refused the write")
 
     def doorbell(self, cpu: int = 0) -> StubResult:
         """Execute the doorbell instruction at NS-EL2: an attack the plugin must refuse."""

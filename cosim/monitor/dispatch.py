@@ -26,10 +26,12 @@ from ..rmm.abi import (
     PsciFid,
     RmiFid,
 )
+from ..rmm.results import EnterRealm, RmiReturn
 from ..trace import Trace
 from . import layout as L
 from .boot import CpuFeatures, read_features
 from .mailbox import Mailbox
+from .worlds import WorldSwitch
 
 RMI_ROUTED_FIRST = SMC64_STD_SERVICE_BASE | 0x150
 RMI_ROUTED_LAST = SMC64_STD_SERVICE_BASE | 0x18F
@@ -54,7 +56,8 @@ leave the registers as they are."""
 
 
 class RmiHandler(Protocol):
-    def handle_rmi(self, fid: int, args: tuple[int, ...], cpu: int = 0) -> object: ...
+    def handle_rmi(self, fid: int, args: tuple[int, ...], cpu: int = 0
+                   ) -> RmiReturn | EnterRealm: ...
 
 
 class MonitorFault(Exception):
@@ -78,9 +81,8 @@ class Monitor:
         self.mailboxes = [Mailbox(memory, carveout_base, cpu) for cpu in range(cpus)]
         self._on_fatal = on_fatal
         self.rmm: RmiHandler | None = None
-        self.rmi_hook: Callable[[int, Mailbox, object], None] | None = None
-        """Called with (cpu, mailbox, outcome) for RMI outcomes that are not plain
-        register returns (RMI_REC_ENTER's EnterRealm)."""
+        self.world: WorldSwitch | None = None
+        """The world switch: RMI_REC_ENTER's EnterRealm and realm exits go there."""
         self.services: dict[int, SmcService] = {}
         self.gpf_handler: Callable[[int, Mailbox], None] | None = None
         self.violation_handler: Callable[..., int] | None = None
@@ -104,6 +106,8 @@ class Monitor:
         generation = gpt.generation if gpt is not None else 0
         if reason == L.Reason.SMC:
             self._smc(vcpu, mb)
+        elif reason == L.Reason.REALM_EXIT and self.world is not None:
+            self.world.exit(vcpu, mb)
         elif reason == L.Reason.CPU_UP:
             self.cpus_up.add(vcpu)
             self.trace.emit("cpu", cpu=vcpu, event="up", entry=mb.get("elr"),
@@ -148,13 +152,14 @@ class Monitor:
         base_fid = fid & ~SMCCC_SVE_HINT
         if RMI_ROUTED_FIRST <= base_fid <= RMI_ROUTED_LAST and self.rmm is not None:
             outcome = self.rmm.handle_rmi(fid, args[1:], cpu)
-            regs = getattr(outcome, "x", None)
-            if regs is not None:
-                mb.set_results(regs)
-            elif self.rmi_hook is not None:
-                self.rmi_hook(cpu, mb, outcome)
-            else:
-                raise MonitorFault(f"no handler for RMI outcome {outcome!r}")
+            if isinstance(outcome, EnterRealm):
+                if self.world is None:
+                    raise MonitorFault("RMI_REC_ENTER succeeded but no world switch is attached")
+                self.world.enter(cpu, mb, outcome)
+                return
+            mb.set_results(outcome.x)
+            if outcome.tlbi:
+                mb.add_flags(L.ActionFlag.TLBI_REALM)
             return
         service = self.services.get(fid)
         if service is not None:

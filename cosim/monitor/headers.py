@@ -16,6 +16,7 @@ from pathlib import Path
 from ..arch.pas import World
 from ..machine import board as B
 from ..machine import plugin_protocol as P
+from ..rmm.abi import RsiFid
 from . import layout as L
 
 _BANNER = (
@@ -95,11 +96,53 @@ def _lines() -> list[str]:
     lines += _enum("PSCI_STATE", L.PsciCpuState)
     lines += _enum("PLUGIN_MSG", P.PluginMsg)
     lines += _enum("PLUGIN_REPLY", P.PluginReply)
+    lines += _enum("RSI", RsiFid)
+    lines += _enum("REALM_OP", L.RealmOp)
+    lines += _enum("REALM_SYSREG", L.RealmSysreg)
+    lines += _enum("REALM_STATUS", L.RealmStatus)
+    lines += [_define(n, getattr(L, n)) for n in
+              ("REALMSTUB_IPA", "REALMSTUB_NEXT", "REALMSTUB_MARKED", "REALMSTUB_LOOP")]
     lines += _enum("STUB_OP", L.StubOp)
     lines += _enum("STUB_STATUS", L.StubStatus)
-    for lay in (L.BOOT_CONFIG, L.CARVEOUT_HEADER, L.MAILBOX, L.PERCPU, L.STUB_REQUEST):
+    lines += _enum("CTXGROUP", L.CtxGroup)
+    scalars2 = {"CTX_MAX_LIST_REGISTERS": L.MAX_LIST_REGISTERS, "CTX_MAX_APRS": L.MAX_APRS,
+                "CTX_MAX_BREAKPOINTS": L.MAX_BREAKPOINTS,
+                "CTX_MAX_WATCHPOINTS": L.MAX_WATCHPOINTS}
+    lines += [_define(k, v) for k, v in scalars2.items()]
+    for lay in (L.BOOT_CONFIG, L.CARVEOUT_HEADER, L.MAILBOX, L.PERCPU, L.STUB_REQUEST,
+                L.CONTEXT):
         lines += _layout(lay)
     return lines
+
+
+def _xmacro(name: str, regs: list[L.SysReg], numbered: bool = False) -> str:
+    def args(r: L.SysReg) -> str:
+        off = f"CTX_{r.name.upper()}_OFF"
+        group = int(r.group) if r.group is not None else -1
+        return f"{r.encoding}, {off}, {r.index}" if numbered else f"{r.encoding}, {off}, {group}"
+
+    body = " \\\n".join(f"    X({args(r)})" for r in regs)
+    return f"#define {name}(X) \\\n{body}\n"
+
+
+def _context_macros() -> str:
+    dbg = {k: [r for r in L.DEBUG_SYSREGS if r.name.startswith(k)]
+           for k in ("dbgbvr", "dbgbcr", "dbgwvr", "dbgwcr")}
+    gic_plain = [r for r in L.GIC_SYSREGS if "_lr" not in r.name and "_ap" not in r.name]
+    return "".join([
+        "\n/* World-switch register lists: X(encoding, context offset, group or index). */\n",
+        _xmacro("COSIM_CTX_EL1", L.EL1_SYSREGS),
+        _xmacro("COSIM_CTX_EL2", L.EL2_SYSREGS),
+        _xmacro("COSIM_CTX_DBGBVR", dbg["dbgbvr"], numbered=True),
+        _xmacro("COSIM_CTX_DBGBCR", dbg["dbgbcr"], numbered=True),
+        _xmacro("COSIM_CTX_DBGWVR", dbg["dbgwvr"], numbered=True),
+        _xmacro("COSIM_CTX_DBGWCR", dbg["dbgwcr"], numbered=True),
+        _xmacro("COSIM_CTX_GIC", gic_plain),
+        _xmacro("COSIM_CTX_GIC_LR", [r for r in L.GIC_SYSREGS if "_lr" in r.name], True),
+        _xmacro("COSIM_CTX_GIC_AP0R", [r for r in L.GIC_SYSREGS if "_ap0r" in r.name], True),
+        _xmacro("COSIM_CTX_GIC_AP1R", [r for r in L.GIC_SYSREGS if "_ap1r" in r.name], True),
+        _xmacro("COSIM_CTX_GIC_STATUS", L.GIC_STATUS_SYSREGS),
+    ])
 
 
 def render() -> str:
@@ -114,6 +157,7 @@ def render() -> str:
         "\n".join(_lines()),
         "\n\n/* Feature ID registers the primary CPU copies into the carve-out header. */\n",
         f"#define COSIM_FEATURE_SYSREGS(X) \\\n{xmacro}\n",
+        _context_macros(),
         "\n#endif /* COSIM_LAYOUT_H */\n",
     ])
 

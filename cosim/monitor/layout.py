@@ -168,6 +168,11 @@ to the maximum."""
 CARVEOUT_HEADER = Layout("HDR", [
     Field("magic"),
     Field("booted_cpus"),
+    Field("ctx_groups"),  # CtxGroup bits of the groups this CPU has (set by Python)
+    Field("num_bps"),
+    Field("num_wps"),
+    Field("num_lrs"),
+    Field("num_aprs"),
     *[Field(f"feat_{r}") for r in CPU_FEATURE_REGS],
     *[Field(f"feat_{r}") for r in CPU_FEATURE_EXTRA],
 ], size=CARVEOUT_HEADER_SIZE)
@@ -213,6 +218,12 @@ class Action(IntEnum):
 class ActionFlag(IntEnum):
     TLBI_PAALLOS = 1 << 0
     """Invalidate cached GPT information on all CPUs before acting."""
+    TLBI_REALM = 1 << 1
+    """Invalidate all stage-1/2 EL1&0 TLB entries of the Realm security state on
+    all CPUs (a live RTT entry was removed or changed)."""
+    RELOAD_EL1 = 1 << 2
+    """RESUME_REALM: Python changed the realm's EL1 registers in realm_ctx
+    (an exception injected): write them back before returning."""
 
 
 # The per-CPU area.  `x` is the saved GPR frame of the interrupted context:
@@ -238,6 +249,8 @@ MAILBOX = Layout("MBOX", [
     Field("psci_context"),
     Field("inject_esr"),
     Field("inject_far"),
+    Field("in_realm"),
+    Field("realm_sve"),
 ], size=0x400)
 
 
@@ -249,11 +262,140 @@ class PsciCpuState(IntEnum):
     """A CPU_ON is filling in the entry point (reported as ON_PENDING)."""
 
 
+# ---------------------------------------------------------------------------
+# World-switch contexts.  Each per-CPU area holds two: `ns_ctx` (the host's
+# state while a realm runs) and `realm_ctx` (the running REC's state).  The
+# register lists below are the only definition of what a switch saves and
+# restores; the monitor's save/restore code is generated from them.
+
+
+class CtxGroup(IntEnum):
+    """Register groups that exist only with a CPU feature: bit n of the
+    carve-out header's `ctx_groups`, which Python sets from the ID registers."""
+
+    SVE = 0
+    PAUTH = 1
+    CSV2 = 2
+    TCR2 = 3
+    SCTLR2 = 4
+    S1PIE = 5
+    S1POE = 6
+    GCS = 7
+    HCX = 8
+    FGT = 9
+    ECV = 10
+    PMU = 11
+
+
+@dataclass(frozen=True)
+class SysReg:
+    name: str
+    """Lower-case architectural name (the Python and layout field name)."""
+    asm: str = ""
+    """How the assembler is told: the name, or an S<op0>_<op1>_C<n>_C<m>_<op2> encoding."""
+    group: CtxGroup | None = None
+    index: int = 0
+    """For numbered registers (list registers, breakpoints): their number."""
+
+    @property
+    def encoding(self) -> str:
+        return self.asm or self.name
+
+
+def _regs(names: str, group: CtxGroup | None = None) -> list[SysReg]:
+    return [SysReg(n, group=group) for n in names.split()]
+
+
+EL1_SYSREGS: list[SysReg] = [
+    *_regs("sctlr_el1 cpacr_el1 ttbr0_el1 ttbr1_el1 tcr_el1 esr_el1 far_el1 afsr0_el1 "
+           "afsr1_el1 mair_el1 amair_el1 vbar_el1 contextidr_el1 tpidr_el1 tpidr_el0 "
+           "tpidrro_el0 elr_el1 spsr_el1 sp_el1 par_el1 csselr_el1 mdscr_el1 cntkctl_el1 "
+           "cntv_ctl_el0 cntv_cval_el0 cntp_ctl_el0 cntp_cval_el0"),
+    SysReg("zcr_el1", group=CtxGroup.SVE),
+    *_regs("apiakeylo_el1 apiakeyhi_el1 apibkeylo_el1 apibkeyhi_el1 apdakeylo_el1 "
+           "apdakeyhi_el1 apdbkeylo_el1 apdbkeyhi_el1 apgakeylo_el1 apgakeyhi_el1",
+           CtxGroup.PAUTH),
+    *_regs("scxtnum_el0 scxtnum_el1", CtxGroup.CSV2),
+    SysReg("tcr2_el1", "S3_0_C2_C0_3", CtxGroup.TCR2),
+    SysReg("sctlr2_el1", "S3_0_C1_C0_3", CtxGroup.SCTLR2),
+    SysReg("pire0_el1", "S3_0_C10_C2_2", CtxGroup.S1PIE),
+    SysReg("pir_el1", "S3_0_C10_C2_3", CtxGroup.S1PIE),
+    SysReg("por_el1", "S3_0_C10_C2_4", CtxGroup.S1POE),
+    SysReg("por_el0", "S3_3_C10_C2_4", CtxGroup.S1POE),
+    SysReg("gcscr_el1", "S3_0_C2_C5_0", CtxGroup.GCS),
+    SysReg("gcspr_el1", "S3_0_C2_C5_1", CtxGroup.GCS),
+    SysReg("gcscre0_el1", "S3_0_C2_C5_2", CtxGroup.GCS),
+    SysReg("gcspr_el0", "S3_3_C2_C5_1", CtxGroup.GCS),
+    *_regs("pmcr_el0 pmcntenset_el0 pmintenset_el1 pmovsset_el0 pmuserenr_el0 pmselr_el0 "
+           "pmccntr_el0 pmccfiltr_el0", CtxGroup.PMU),
+]
+"""EL1/EL0 state: swapped in both directions on every world switch."""
+
+MAX_BREAKPOINTS = 16
+MAX_WATCHPOINTS = 16
+DEBUG_SYSREGS: list[SysReg] = [
+    *[SysReg(f"dbgbvr{i}_el1", index=i) for i in range(MAX_BREAKPOINTS)],
+    *[SysReg(f"dbgbcr{i}_el1", index=i) for i in range(MAX_BREAKPOINTS)],
+    *[SysReg(f"dbgwvr{i}_el1", index=i) for i in range(MAX_WATCHPOINTS)],
+    *[SysReg(f"dbgwcr{i}_el1", index=i) for i in range(MAX_WATCHPOINTS)],
+]
+"""Breakpoint and watchpoint registers: swapped for the CPU's counts."""
+
+EL2_SYSREGS: list[SysReg] = [
+    # HCR_EL2 first: its E2H bit decides how CPTR_EL2 and CNTHCTL_EL2 are laid out.
+    *_regs("hcr_el2 vttbr_el2 vtcr_el2 vbar_el2 sctlr_el2 cptr_el2 mdcr_el2 cnthctl_el2 "
+           "cntvoff_el2 vpidr_el2 vmpidr_el2 hstr_el2 elr_el2 spsr_el2 esr_el2 far_el2 "
+           "hpfar_el2"),
+    SysReg("zcr_el2", group=CtxGroup.SVE),
+    SysReg("hcrx_el2", "S3_4_C1_C2_2", CtxGroup.HCX),
+    SysReg("hfgrtr_el2", "S3_4_C1_C1_4", CtxGroup.FGT),
+    SysReg("hfgwtr_el2", "S3_4_C1_C1_5", CtxGroup.FGT),
+    SysReg("hfgitr_el2", "S3_4_C1_C1_6", CtxGroup.FGT),
+    SysReg("hdfgrtr_el2", "S3_4_C3_C1_4", CtxGroup.FGT),
+    SysReg("hdfgwtr_el2", "S3_4_C3_C1_5", CtxGroup.FGT),
+    SysReg("cntpoff_el2", "S3_4_C14_C0_6", CtxGroup.ECV),
+]
+"""EL2 state: the host's is saved on entry and restored on exit; the realm's
+is what Python writes (the RMM's configuration for running the REC)."""
+
+MAX_LIST_REGISTERS = 16
+MAX_APRS = 4
+GIC_SYSREGS: list[SysReg] = [
+    *_regs("ich_hcr_el2 ich_vmcr_el2"),
+    *[SysReg(f"ich_lr{i}_el2", index=i) for i in range(MAX_LIST_REGISTERS)],
+    *[SysReg(f"ich_ap0r{i}_el2", index=i) for i in range(MAX_APRS)],
+    *[SysReg(f"ich_ap1r{i}_el2", index=i) for i in range(MAX_APRS)],
+]
+"""GIC virtual CPU interface: swapped in both directions (list registers and
+active-priority registers up to the CPU's counts, from ICH_VTR_EL2)."""
+
+GIC_STATUS_SYSREGS: list[SysReg] = _regs("ich_misr_el2 ich_elrsr_el2")
+"""Read-only GIC status, recorded when a realm exits."""
+
+SVE_MAX_VL = 256
+"""Bytes in a Z register at the architectural maximum (2048 bits)."""
+
+CONTEXT = Layout("CTX", [
+    Field("gprs", 8, 31),
+    Field("sp_el0"),
+    Field("pc"),
+    Field("pstate"),
+    Field("vector"),  # realm exit: offset of the R-EL2 vector that fired
+    *[Field(r.name) for r in EL1_SYSREGS + DEBUG_SYSREGS + EL2_SYSREGS + GIC_SYSREGS
+      + GIC_STATUS_SYSREGS],
+    Field("fpsr"),
+    Field("fpcr"),
+    Field("vregs", 16, 32, align=16),  # Q0..Q31 (without SVE)
+    Field("sve_z", 1, 32 * SVE_MAX_VL, align=16),  # Z0..Z31 at a stride of the VL
+    Field("sve_p", 1, 16 * SVE_MAX_VL // 8, align=16),
+    Field("sve_ffr", 1, SVE_MAX_VL // 8, align=16),
+])
+
 PERCPU = Layout("PCPU", [
     Field("mailbox", 1, MAILBOX.size),
     Field("stack", 1, 0x2000, align=16),
-    Field("ns_ctx", 1, 0x3000, align=16),
-    Field("realm_ctx", 1, 0x3000, align=16),
+    Field("ns_ctx", 1, CONTEXT.size, align=16),
+    Field("realm_ctx", 1, CONTEXT.size, align=16),
 ], size=PERCPU_SIZE, at={"stack": 0x1000})
 PERCPU_STACK_TOP = PERCPU["stack"] + PERCPU.field("stack").nbytes
 
@@ -281,6 +423,9 @@ class StubOp(IntEnum):
     """Leave the request loop and park in WFI."""
     YIELD = 8
     """Nothing to do now (the machine is being paused): ask again."""
+    SMC_CHECK = 10
+    """The SMC of `args` with x18..x28, V0..V31 and the EL1/EL0 thread registers
+    set to markers from `value`; `ticks` returns how many of them changed."""
     SMC_PAIR_LOOP = 9
     """`count` times: the SMC of `args`, then the SMC of `args2` (e.g. delegate
     then undelegate); `ret` holds the last results of the second."""
@@ -309,4 +454,71 @@ class StubStatus(IntEnum):
     OK = 0
     FAULT = 1
     """The access took a synchronous exception (fault_esr/far/elr say which)."""
+    BAD_REQUEST = 2
+
+
+# ---------------------------------------------------------------------------
+# realmstub (images/realm-tests): a realm that runs requests from the host,
+# the realm-side twin of the hoststub.  It asks for work with RSI_HOST_CALL
+# (imm REALMSTUB_NEXT), the host answers in the host call's GPRs.
+
+REALMSTUB_IPA = 0x8000_0000
+"""Where the realmstub image is loaded in the realm's IPA space (its entry)."""
+REALMSTUB_NEXT = 0xC05C
+"""RsiHostCall.imm of the realmstub's "result of the last request, next one please"."""
+REALMSTUB_LOOP = 0xC05E
+"""RsiHostCall.imm of the host calls of RealmOp.HOST_CALL_LOOP."""
+REALMSTUB_MARKED = 0xC05D
+"""RsiHostCall.imm of a host call made with marker values in every register."""
+
+
+class RealmOp(IntEnum):
+    """Requests (gprs[0] of the host call answer); arguments in gprs[1..]."""
+
+    SMC = 1
+    """SMC with x0..x11 = gprs[1..12] (an RSI or PSCI call); results x0..x11."""
+    LOAD = 2
+    """Load gprs[2] bytes at IPA gprs[1]: value, or a fault (ESR_EL1, FAR_EL1)."""
+    STORE = 3
+    """Store gprs[3] (gprs[2] bytes) at IPA gprs[1]."""
+    MARKED_CALL = 4
+    """Fill every GPR, the FP/SIMD registers and the EL0/EL1 thread registers with
+    markers derived from gprs[1], make a host call (imm REALMSTUB_MARKED), then
+    check the FP/SIMD and thread registers still hold their markers."""
+    READ_SYSREG = 5
+    """Read the system register gprs[1] names (RealmSysreg)."""
+    TIMER = 6
+    """Arm the EL1 virtual timer for gprs[1] ticks and wait for its interrupt
+    through the GIC virtual CPU interface: INTID and ticks waited."""
+    FP_SUM = 7
+    """Write gprs[1] into V0..V31 (lane 0) and return their sum: FP works."""
+    EXIT = 8
+    """Stop asking: WFI forever."""
+    SMC_LOOP = 9
+    """The SMC of gprs[2..13] gprs[1] times (e.g. an RSI call the RMM answers
+    without leaving the realm): the last x0 and the generic-timer ticks taken."""
+    HOST_CALL_LOOP = 10
+    """gprs[1] host calls with imm REALMSTUB_LOOP, back to back (for the host's
+    re-entry benchmark), then the ticks taken."""
+
+
+class RealmSysreg(IntEnum):
+    ID_AA64PFR0_EL1 = 0
+    ID_AA64PFR1_EL1 = 1
+    ID_AA64DFR0_EL1 = 2
+    ID_AA64ZFR0_EL1 = 3
+    ID_AA64ISAR0_EL1 = 4
+    ID_AA64ISAR1_EL1 = 5
+    ID_AA64MMFR0_EL1 = 6
+    ID_AA64MMFR1_EL1 = 7
+    MPIDR_EL1 = 8
+    MIDR_EL1 = 9
+    CURRENT_EL = 10
+    PMCR_EL0 = 11
+
+
+class RealmStatus(IntEnum):
+    OK = 0
+    FAULT = 1
+    """The access took a synchronous exception: gprs[3] = ESR_EL1, gprs[4] = FAR_EL1."""
     BAD_REQUEST = 2

@@ -17,6 +17,12 @@ SMCCC_SVE_HINT = 1 << 16
 """SMCCC v1.3: the caller has no live SVE state; stripped before dispatch."""
 SMCCC_VERSION_FID = 0x80000000
 SMCCC_VERSION_VALUE = 0x10002
+SMCCC_ARCH_FEATURES_FID = 0x80000001
+"""Answered SMC_UNKNOWN from a realm (fact sheet section 1, TF-RMM behaviour)."""
+SMCCC_FID_MASK = 0xFFFF_FFFF
+"""A function ID is the 32-bit W0; bits [63:32] of X0 are ignored."""
+SMCCC_SMC64 = 1 << 30
+"""Function IDs with bit 30 set use the SMC64 convention; SMC32 arguments are W registers."""
 SMC64_STD_SERVICE_BASE = 0xC4000000
 """Fast call, SMC64, owning entity 4 (standard secure service)."""
 
@@ -65,7 +71,9 @@ RMI_FID_FIRST_V1_0 = 0xC4000150
 RMI_FID_LAST_V1_0 = 0xC4000169
 """The RMI function-number range of v1.0 (holes answer SMC_UNKNOWN)."""
 
-# -- RSI function IDs (v1.0); the RSI handlers belong to the realm-execution issue
+# -- RSI function IDs (v1.0) ------------------------------------------------------------
+
+RSI_ABI_VERSION_1_0 = abi_version(1, 0)
 
 
 class RsiFid(IntEnum):
@@ -79,6 +87,10 @@ class RsiFid(IntEnum):
     IPA_STATE_SET = 0xC4000197
     IPA_STATE_GET = 0xC4000198
     HOST_CALL = 0xC4000199
+
+    @property
+    def rsi_name(self) -> str:
+        return "RSI_" + self.name
 
 
 # -- return codes ------------------------------------------------------------------
@@ -128,6 +140,10 @@ class RsiStatus(IntEnum):
     INCOMPLETE = 3
     ERROR_UNKNOWN = 4
 
+    @property
+    def rsi_name(self) -> str:
+        return "RSI_" + self.name
+
 
 # -- enumerations ------------------------------------------------------------------
 
@@ -154,6 +170,21 @@ class HashAlgorithm(IntEnum):
 class RmiResponse(IntEnum):
     ACCEPT = 0
     REJECT = 1
+
+
+class RsiResponse(IntEnum):
+    """What RSI_IPA_STATE_SET reports in X2 once the host has answered."""
+
+    ACCEPT = 0
+    REJECT = 1
+
+
+RSI_CHANGE_DESTROYED = 1 << 0
+"""RsiRipasChangeFlags bit 0: the request may change DESTROYED entries."""
+RSI_HOST_CALL_ALIGN = 0x100
+"""RsiHostCall must be 256-byte aligned (so it never crosses a granule)."""
+RSI_MEASUREMENT_EXTEND_MAX = 64
+"""RSI_MEASUREMENT_EXTEND takes at most 64 bytes (X3..X10)."""
 
 
 class RecExitReason(IntEnum):
@@ -213,14 +244,47 @@ class PsciFid(IntEnum):
     CPU_ON_64 = 0xC4000003
     AFFINITY_INFO_32 = 0x84000004
     AFFINITY_INFO_64 = 0xC4000004
+    MIGRATE_32 = 0x84000005
+    MIGRATE_64 = 0xC4000005
+    MIGRATE_INFO_TYPE = 0x84000006
     SYSTEM_OFF = 0x84000008
     SYSTEM_RESET = 0x84000009
     FEATURES = 0x8400000A
+    SYSTEM_SUSPEND_32 = 0x8400000E
+    SYSTEM_SUSPEND_64 = 0xC400000E
+    SYSTEM_RESET2_32 = 0x84000012
+    SYSTEM_RESET2_64 = 0xC4000012
+
+    @property
+    def psci_name(self) -> str:
+        return "PSCI_" + self.name
 
 
 PSCI_CPU_ON_FIDS = frozenset({PsciFid.CPU_ON_32, PsciFid.CPU_ON_64})
 PSCI_AFFINITY_INFO_FIDS = frozenset({PsciFid.AFFINITY_INFO_32, PsciFid.AFFINITY_INFO_64})
+PSCI_CPU_SUSPEND_FIDS = frozenset({PsciFid.CPU_SUSPEND_32, PsciFid.CPU_SUSPEND_64})
 PSCI_VERSION_1_1 = 0x10001
+PSCI_FID_FIRST = 0x84000000
+PSCI_FNUM_MASK = 0x1F
+"""PSCI owns function numbers 0x00..0x1F of the standard service, SMC32 and SMC64."""
+PSCI_REALM_FEATURES = frozenset(
+    {
+        PsciFid.VERSION,
+        *PSCI_CPU_SUSPEND_FIDS,
+        PsciFid.CPU_OFF,
+        *PSCI_CPU_ON_FIDS,
+        *PSCI_AFFINITY_INFO_FIDS,
+        PsciFid.SYSTEM_OFF,
+        PsciFid.SYSTEM_RESET,
+        PsciFid.FEATURES,
+        SMCCC_VERSION_FID,
+    }
+)
+"""The functions PSCI_FEATURES reports as implemented to a realm."""
+
+
+def is_psci_fid(fid: int) -> bool:
+    return fid & ~SMCCC_SMC64 & ~PSCI_FNUM_MASK == PSCI_FID_FIRST
 
 
 class PsciStatus(IntEnum):
@@ -240,6 +304,56 @@ class PsciAffinityState(IntEnum):
     ON = 0
     OFF = 1
     ON_PENDING = 2
+
+
+# -- the CCA attestation token (RMM spec A7; fact sheet section 8) ------------------------
+
+CCA_TOKEN_TAG = 399
+"""CBOR tag of the CCA token collection {platform, realm}."""
+
+
+class CcaTokenKey(IntEnum):
+    PLATFORM = 44234
+    REALM = 44241
+
+
+class RealmClaim(IntEnum):
+    CHALLENGE = 10
+    PERSONALIZATION_VALUE = 44235
+    HASH_ALGO_ID = 44236
+    PUBLIC_KEY = 44237
+    INITIAL_MEASUREMENT = 44238
+    EXTENSIBLE_MEASUREMENTS = 44239
+    PUBLIC_KEY_HASH_ALGO_ID = 44240
+    PROFILE = 265
+
+
+class PlatformClaim(IntEnum):
+    CHALLENGE = 10
+    INSTANCE_ID = 256
+    PROFILE = 265
+    SECURITY_LIFECYCLE = 2395
+    IMPLEMENTATION_ID = 2396
+    SW_COMPONENTS = 2399
+    VERIFICATION_SERVICE = 2400
+    CONFIGURATION = 2401
+    HASH_ALGO_ID = 2402
+
+
+class SwComponentClaim(IntEnum):
+    TYPE = 1
+    MEASUREMENT_VALUE = 2
+    VERSION = 4
+    SIGNER_ID = 5
+    HASH_ALGO_ID = 6
+
+
+REALM_TOKEN_PROFILE = "tag:arm.com,2023:realm#1.0.0"
+PLATFORM_TOKEN_PROFILE = "tag:arm.com,2023:cca_platform#1.0.0"
+REALM_CHALLENGE_SIZE = 64
+NUM_REMS = 4
+HASH_ALGO_IDS = {HashAlgorithm.SHA_256: "sha-256", HashAlgorithm.SHA_512: "sha-512"}
+"""Realm measurement algorithms as the token names them (IANA named-information names)."""
 
 
 def u64(value: int) -> int:

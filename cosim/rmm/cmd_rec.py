@@ -162,6 +162,8 @@ def rec_enter(rmm: Rmm, call: Call, a: tuple[int, ...]) -> EnterRealm:
             RmiStatus.ERROR_REC,
         )
         rec.state = RecState.RUNNING
+        rec.run_pa = run_ptr
+        rec.cpu = call.cpu
         return EnterRealm(rec, run_ptr, enter)
 
 

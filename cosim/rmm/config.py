@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from ..arch import stage2
@@ -11,6 +12,54 @@ from .abi import MAX_REC_AUX_GRANULES, HashAlgorithm
 from .features import FeatureRegister0
 
 SUPPORTED_ABI_VERSIONS = ((1, 0),)
+
+SIMULATED_PLATFORM_KEY = bytes.fromhex(
+    "02ab1b1429315e6313feb843ead765d7b4f367e08198f234b7f4c2673492c709"
+    "471da9181ad7a4405a9bfd5af4028dd9"
+)
+"""The default platform attestation key: a P-384 private scalar that is published
+here, so tokens signed with it prove nothing about any hardware.  It exists so
+that tokens have the real structure and verify end to end."""
+SIMULATED_IMPLEMENTATION_ID = hashlib.sha256(b"cca-cosim: simulated Arm CCA platform").digest()
+LIFECYCLE_SECURED = 0x3000
+
+
+@dataclass(frozen=True)
+class SwComponent:
+    """One entry of the platform token's software-components claim."""
+
+    type: str
+    measurement: bytes
+    version: str = ""
+    signer_id: bytes = bytes(32)
+    hash_algo: str = "sha-256"
+
+
+@dataclass
+class AttestationConfig:
+    """What the (simulated) CCA platform puts into attestation tokens.
+
+    The platform token is signed with `platform_key`; each realm's token with a
+    P-384 key derived from `realm_key_secret` (default: the platform key's
+    scalar) and the realm's identity, see ``attestation.realm_key``.
+    """
+
+    platform_key: bytes = SIMULATED_PLATFORM_KEY
+    """P-384 private key: a 48-byte big-endian scalar, or PEM (PKCS#8 / SEC1)."""
+    realm_key_secret: bytes | None = None
+    implementation_id: bytes = SIMULATED_IMPLEMENTATION_ID
+    lifecycle: int = LIFECYCLE_SECURED
+    verification_service: str = "https://veraison.example/.well-known/veraison/verification"
+    sw_components: tuple[SwComponent, ...] | None = None
+    """None: one component measuring the Python RMM's own source (type "RMM")."""
+    platform_config: bytes | None = None
+    """None: RmiFeatureRegister0 as 8 little-endian bytes."""
+
+    def __post_init__(self) -> None:
+        if len(self.implementation_id) != 32:
+            raise ValueError("the CCA implementation ID is 32 bytes")
+        if not 0 <= self.lifecycle <= 0xFFFF:
+            raise ValueError("the security lifecycle is a 16-bit value")
 
 
 @dataclass
@@ -45,6 +94,11 @@ class RmmConfig:
     vmid_bits: int = 16
     rec_aux_count: int = MAX_REC_AUX_GRANULES
     """RMI_REC_AUX_COUNT: 16, as TF-RMM, so hosts exercise the auxiliary-granule path."""
+    cpu_id_regs: dict[str, int] = field(default_factory=dict)
+    """The CPU's real ID registers by lower-case name ("id_aa64pfr0_el1", "midr_el1",
+    "pmcr_el0", ...), as the EL3 monitor read them; the realm's view is derived
+    from them (``id_regs``).  A missing register reads as zero."""
+    attestation: AttestationConfig = field(default_factory=AttestationConfig)
 
     def __post_init__(self) -> None:
         if tuple(self.abi_version) not in SUPPORTED_ABI_VERSIONS:
@@ -53,6 +107,7 @@ class RmmConfig:
                 f"(supported: {', '.join(f'{a}.{b}' for a, b in SUPPORTED_ABI_VERSIONS)})"
             )
         self.abi_version = tuple(self.abi_version)  # type: ignore[assignment]
+        self.cpu_id_regs = {k.lower(): v for k, v in self.cpu_id_regs.items()}
         if self.lpa2:
             raise ValueError("FEAT_LPA2 realms (52-bit IPAs, level -1 RTTs) are not implemented")
         if not 32 <= self.pa_width <= stage2.MAX_OA_BITS:

@@ -13,6 +13,7 @@ from .abi import HashAlgorithm
 from .measurement import MEASUREMENT_SLOT_SIZE, NUM_MEASUREMENTS, RIM_INDEX
 
 if TYPE_CHECKING:
+    from .attestation import RealmAttestation
     from .rec import Rec
 
 
@@ -57,6 +58,8 @@ class Realm:
     recs: dict[int, Rec] = field(default_factory=dict, repr=False)
     """Live RECs by index."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    attestation: RealmAttestation | None = field(default=None, repr=False)
+    """The realm's attestation key and platform token, made on first use."""
 
     # -- geometry --------------------------------------------------------------------
 

@@ -82,6 +82,24 @@ class EmulatableAbort:
     sf: bool
 
 
+@dataclass(frozen=True)
+class UnprotectedAbort:
+    """The last exit was a data abort at an unprotected IPA: what injecting a
+    synchronous external abort for it (RmiRecEnter.flags.INJECT_SEA) needs."""
+
+    esr: int
+    far: int
+    ipa: int
+
+
+@dataclass(frozen=True)
+class SysregExit:
+    """The last exit was a trapped MSR/MRS the host emulates."""
+
+    rt: int
+    read: bool
+
+
 @dataclass(eq=False)
 class Rec:
     realm: Realm = field(repr=False)
@@ -104,8 +122,24 @@ class Rec:
     host_call_ipa: int = 0
     attest_state: AttestState = AttestState.NO_ATTEST_IN_PROGRESS
     attest_challenge: bytes = b""
+    attest_token: bytes = field(default=b"", repr=False)
+    """The CCA token being copied out by RSI_ATTESTATION_TOKEN_CONTINUE."""
+    attest_offset: int = 0
+    """Bytes of `attest_token` copied so far."""
     gic: dict[str, int] = field(default_factory=dict)
+    """GICv3 virtual CPU interface state: ICH_HCR_EL2, ICH_VMCR_EL2, ICH_MISR_EL2,
+    ICH_LR<n>_EL2 (n < the RMM's list register count)."""
     timers: dict[str, int] = field(default_factory=dict)
+    timer_mask: int = 0
+    """CNTHCTL_EL2.CNTVMASK/CNTPMASK bits the RMM holds for this REC (timers)."""
+    run_pa: int = 0
+    """The RmiRecRun granule of the RMI_REC_ENTER that is running this REC."""
+    cpu: int = 0
+    """The physical CPU that issued that RMI_REC_ENTER."""
+    ripas_pending: bool = False
+    """An RSI_IPA_STATE_SET request waits for the host (RMI_EXIT_RIPAS_CHANGE)."""
+    unprotected_abort: UnprotectedAbort | None = None
+    sysreg_exit: SysregExit | None = None
 
     @property
     def vmpidr_el1(self) -> int:

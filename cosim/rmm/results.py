@@ -39,8 +39,9 @@ class RmiReturn:
 
 @dataclass
 class EnterRealm:
-    """RMI_REC_ENTER passed every check: the REC is RUNNING; run it, then call
-    ``Rmm.rec_enter_complete``."""
+    """RMI_REC_ENTER passed every check: the REC is RUNNING.  The platform runs it
+    through ``Rmm.realm_entry`` / ``Rmm.realm_exit``, which deliver the exit and
+    complete the REC_ENTER themselves (see ``run.py``)."""
 
     rec: Rec
     run_pa: int

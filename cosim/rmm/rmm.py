@@ -39,14 +39,19 @@ from .abi import (
     rmi_return,
     u64,
 )
+from .attestation import Attestation
 from .config import RmmConfig
+from .el2_config import RealmEl2Config, realm_el2_config
 from .errors import RmiFailure, check
+from .exits import RealmTrap, RecExitDecision, Resume
 from .granule import Granule, GranuleState, LockStripes, is_granule_aligned
+from .id_regs import realm_id_value
 from .realm import Realm
 from .rec import Rec, RecState
 from .results import Call, EnterRealm, RmiReturn
 from .rtt import Rtts
-from .structs import AbiStruct
+from .run import realm_entry, realm_exit
+from .structs import AbiStruct, RmiRecEnter
 
 NUM_ARGS = 17
 """X1..X17: the most an SMCCC call passes."""
@@ -85,6 +90,7 @@ class Rmm:
         self._vmids: set[int] = set()
         self._next_realm_id = 1
         self._dram = [(base, base + size) for base, size in config.dram]
+        self._attestation: Attestation | None = None
 
     # == the host interface =========================================================
 
@@ -126,9 +132,40 @@ class Rmm:
         return result
 
     def rec_enter_complete(self, rec: Rec) -> None:
-        """The run loop of RMI_REC_ENTER has finished (the REC exited to the host)."""
+        """The run loop of RMI_REC_ENTER has finished (the REC exited to the host).
+        ``realm_entry``/``realm_exit`` call it themselves when they deliver an exit."""
         with rec.realm.lock:
             rec.state = RecState.READY
+
+    # == realm execution (run.py; see docs/rmm.md "Running realms") ==================
+
+    def realm_entry(self, rec: Rec, enter: RmiRecEnter) -> RecExitDecision | None:
+        """Right after RMI_REC_ENTER returned EnterRealm, before the REC's context is
+        loaded: complete the previous exit.  None: run the realm; a decision: the
+        REC already left again (its RecExit is written, the REC is READY)."""
+        return realm_entry(self, rec, enter)
+
+    def realm_exit(self, rec: Rec, trap: RealmTrap) -> Resume | RecExitDecision:
+        """The realm left EL1/EL0 (its state saved in rec.context and rec.gic):
+        handle the trap and resume it, or deliver an exit to the host."""
+        return realm_exit(self, rec, trap)
+
+    def realm_el2_config(self, rec: Rec, enter: RmiRecEnter) -> RealmEl2Config:
+        """The EL2 register values to run `rec` with for this RMI_REC_ENTER."""
+        return realm_el2_config(self.config, rec, enter)
+
+    def realm_id_register(self, realm: Realm, name: str) -> int:
+        """The value `realm` reads from the feature ID register `name`."""
+        return realm_id_value(self.config.cpu_id_regs, realm, name)
+
+    @property
+    def attestation(self) -> Attestation:
+        """Token maker (created on first use: it parses the platform key)."""
+        if self._attestation is None:
+            with self._table_lock:
+                if self._attestation is None:
+                    self._attestation = Attestation(self.config.attestation, self.feature_register0)
+        return self._attestation
 
     # == introspection ==============================================================
 
@@ -356,4 +393,3 @@ class Rmm:
             realm=call.realm,
             condition=cond,
         )
-

@@ -257,3 +257,37 @@ class RmiRecRun:
     def write_exit(cls, memory: GuestMemory, pa: int, rec_exit: RmiRecExit) -> None:
         """Write the whole exit half (reserved bytes zero), as the RMM does on every exit."""
         rec_exit.pack(memory, pa + cls.EXIT_OFFSET)
+
+
+# -- RSI structures (in realm memory) ------------------------------------------------------
+
+
+@dataclass
+class RsiRealmConfig(AbiStruct):
+    """RSI_REALM_CONFIG output: one 4 KiB granule of realm memory."""
+
+    ipa_width: int = 0
+    hash_algo: int = 0
+    rpv: bytes = bytes(RPV_SIZE)
+
+    SIZE = 0x1000
+    LAYOUT = (
+        Field("ipa_width", 0x000, "Q"),
+        Field("hash_algo", 0x008, "B"),
+        Field("rpv", 0x200, "64s"),
+    )
+
+
+@dataclass
+class RsiHostCall(AbiStruct):
+    """RSI_HOST_CALL argument/result block (256 bytes of realm memory)."""
+
+    imm: int = 0
+    gprs: list[int] = field(default_factory=lambda: [0] * NUM_GPRS)
+
+    SIZE = 0x100
+    LAYOUT = (
+        Field("imm", 0x000, "H"),
+        Field("gprs", 0x008, "Q", NUM_GPRS),
+    )
+    GPRS_OFFSET: ClassVar[int] = 0x008

@@ -9,6 +9,7 @@
 #include "cosim_layout.h"
 
 #define STACK_SIZE 0x2000
+#define CPTR_EL2_NVHE 0x33ff   /* RES1 bits and TZ (SVE trapped); TFP = 0 */
 
     .section .text.boot, "ax"
     .global _start
@@ -30,6 +31,8 @@ common_entry:
     mov     sp, x1
     adr     x1, el2_vectors
     msr     vbar_el2, x1
+    mov     x1, #CPTR_EL2_NVHE
+    msr     cptr_el2, x1            /* FP/SIMD not trapped at EL2 */
     isb
     mov     x0, x19
     bl      stub_main
@@ -64,6 +67,97 @@ stub_smc:
     stp     x16, x17, [x19, #128]
     ldp     x19, x20, [sp, #16]
     ldp     x29, x30, [sp], #32
+    ret
+
+/*
+ * stub_smc_check(x0 = in[18], x1 = out[18], x2 = marker): the SMC of
+ * stub_smc with the caller-visible state the host owns set to markers
+ * (x18..x28, V0..V31, TPIDR_EL0/EL1, TPIDRRO_EL0, CONTEXTIDR_EL1); returns
+ * how many of them changed across the SMC.  With RMI_REC_ENTER this shows
+ * that the host's registers survive a realm run and hold nothing of the
+ * realm's.
+ */
+    .arch_extension fp
+    .arch_extension simd
+    .global stub_smc_check
+stub_smc_check:
+    stp     x29, x30, [sp, #-112]!
+    stp     x19, x20, [sp, #16]
+    stp     x21, x22, [sp, #32]
+    stp     x23, x24, [sp, #48]
+    stp     x25, x26, [sp, #64]
+    stp     x27, x28, [sp, #80]
+    stp     x1, x2, [sp, #96]
+    mov     x9, x2
+    msr     tpidr_el1, x9
+    msr     tpidr_el0, x9
+    msr     tpidrro_el0, x9
+    and     x3, x9, #0xffffffff
+    msr     contextidr_el1, x3
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    dup     v\n\().2d, x9
+    .endr
+    .irp n, 18,19,20,21,22,23,24,25,26,27,28
+    mov     x\n, x9
+    .endr
+    mov     x29, x0
+    ldp     x0, x1, [x29, #0]
+    ldp     x2, x3, [x29, #16]
+    ldp     x4, x5, [x29, #32]
+    ldp     x6, x7, [x29, #48]
+    ldp     x8, x9, [x29, #64]
+    ldp     x10, x11, [x29, #80]
+    ldp     x12, x13, [x29, #96]
+    ldp     x14, x15, [x29, #112]
+    ldp     x16, x17, [x29, #128]
+    mov     x29, sp
+    smc     #0
+    mov     sp, x29
+    stp     x0, x1, [sp, #-16]!
+    ldr     x1, [sp, #16 + 96]
+    stp     x2, x3, [x1, #16]
+    stp     x4, x5, [x1, #32]
+    stp     x6, x7, [x1, #48]
+    stp     x8, x9, [x1, #64]
+    stp     x10, x11, [x1, #80]
+    stp     x12, x13, [x1, #96]
+    stp     x14, x15, [x1, #112]
+    stp     x16, x17, [x1, #128]
+    ldp     x2, x3, [sp], #16
+    stp     x2, x3, [x1, #0]
+    ldr     x9, [sp, #104]
+    mov     x0, #0
+    .irp n, 18,19,20,21,22,23,24,25,26,27,28
+    cmp     x\n, x9
+    cinc    x0, x0, ne
+    .endr
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    mov     x2, v\n\().d[0]
+    cmp     x2, x9
+    cinc    x0, x0, ne
+    mov     x2, v\n\().d[1]
+    cmp     x2, x9
+    cinc    x0, x0, ne
+    .endr
+    mrs     x2, tpidr_el1
+    cmp     x2, x9
+    cinc    x0, x0, ne
+    mrs     x2, tpidr_el0
+    cmp     x2, x9
+    cinc    x0, x0, ne
+    mrs     x2, tpidrro_el0
+    cmp     x2, x9
+    cinc    x0, x0, ne
+    mrs     x2, contextidr_el1
+    and     x3, x9, #0xffffffff
+    cmp     x2, x3
+    cinc    x0, x0, ne
+    ldp     x19, x20, [sp, #16]
+    ldp     x21, x22, [sp, #32]
+    ldp     x23, x24, [sp, #48]
+    ldp     x25, x26, [sp, #64]
+    ldp     x27, x28, [sp, #80]
+    ldp     x29, x30, [sp], #112
     ret
 
 /* SMC with x0..x3 only; returns x0 (the request loop's call to Python). */

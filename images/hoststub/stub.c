@@ -28,6 +28,7 @@ u64 stub_smc4(u64 x0, u64 x1, u64 x2, u64 x3);
 u64 stub_load1(u64), stub_load2(u64), stub_load4(u64), stub_load8(u64);
 void stub_store1(u64, u64), stub_store2(u64, u64), stub_store4(u64, u64), stub_store8(u64, u64);
 void stub_doorbell(void);
+u64 stub_smc_check(const u64 *in, u64 *out, u64 marker);
 
 static u64 this_cpu(void) { return read_sysreg(mpidr_el1) & 0xff; }
 
@@ -134,6 +135,9 @@ static void execute(volatile u8 *r, struct fault *f)
         break;
     case STUB_OP_YIELD:
         return;
+    case STUB_OP_SMC_CHECK:
+        REQ(r, TICKS) = stub_smc_check(REQ_ARGS(r), ret, REQ(r, VALUE));
+        break;
     default:
         REQ(r, STATUS) = STUB_STATUS_BAD_REQUEST;
         return;

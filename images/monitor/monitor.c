@@ -32,6 +32,8 @@ u64 ring(u64 pcpu, u64 reason)
          * (Arm ARM D8.13 "TLB maintenance for the GPT": TLBI PAALLOS). */
         __asm__ volatile("dsb sy\n tlbi paallos\n dsb sy\n isb" ::: "memory");
     }
+    if (MB(pcpu, FLAGS) & ACTIONFLAG_TLBI_REALM)
+        tlbi_realm_all();
     return MB(pcpu, ACTION);
 }
 
@@ -44,7 +46,7 @@ static void gpio_pulse(u32 pin)
     mmio_write8(base + ((1u << pin) << 2), (u8)(1u << pin));
 }
 
-static __attribute__((noreturn)) void terminal_action(u64 pcpu, u64 action)
+void terminal_action(u64 pcpu, u64 action)
 {
     if (action == ACTION_POWER_OFF)
         gpio_pulse(0);
@@ -52,6 +54,8 @@ static __attribute__((noreturn)) void terminal_action(u64 pcpu, u64 action)
         gpio_pulse(1);
     else if (action == ACTION_HALT)
         halt_in_place(pcpu);
+    else
+        log_hex("monitor: action not valid here: ", action);
     park_forever();
 }
 
@@ -99,17 +103,16 @@ static u64 act(u64 pcpu, u64 action)
     case ACTION_INJECT_SEA:
         inject_abort(pcpu);
         break;
-    case ACTION_POWER_OFF:
-    case ACTION_RESET:
-    case ACTION_HALT:
-        terminal_action(pcpu, action);
+    case ACTION_ENTER_REALM:
+        if (MB(pcpu, IN_REALM))
+            terminal_action(pcpu, action);
+        return realm_enter(pcpu);
     default:
-        log_hex("monitor: unknown action from Python ", action);
-        park_forever();
+        terminal_action(pcpu, action);
     }
     write_sysreg(elr_el3, MB(pcpu, ELR));
     write_sysreg(spsr_el3, MB(pcpu, SPSR));
-    return WORLD_NONSECURE;
+    return MB(pcpu, IN_REALM) ? WORLD_REALM : WORLD_NONSECURE;
 }
 
 static void record_syndrome(u64 pcpu, u64 esr)
@@ -126,6 +129,8 @@ static void record_syndrome(u64 pcpu, u64 esr)
 u64 monitor_lower_sync(u64 pcpu)
 {
     u64 esr = read_sysreg(esr_el3);
+    if (MB(pcpu, IN_REALM) && ESR_EC(esr) == EC_SMC64 && ((read_sysreg(spsr_el3) >> 2) & 3) == 2)
+        return realm_trap(pcpu);   /* the R-EL2 vectors: a realm exit */
     record_syndrome(pcpu, esr);
     switch (ESR_EC(esr)) {
     case EC_SMC64:

@@ -29,9 +29,15 @@ __attribute__((noreturn)) void halt_in_place(u64 pcpu);
 
 /* monitor.c */
 u64 ring(u64 pcpu, u64 reason);
+__attribute__((noreturn)) void terminal_action(u64 pcpu, u64 action);
 __attribute__((noreturn)) void enter_ns(u64 pcpu, u64 entry, u64 arg0);
 void log_puts(const char *s);
 void log_hex(const char *label, u64 v);
+
+/* realm.c */
+u64 realm_enter(u64 pcpu);
+u64 realm_trap(u64 pcpu);
+void tlbi_realm_all(void);
 
 /* el3.c */
 void el3_setup(void);

@@ -85,10 +85,13 @@ def test_every_rmm_state_and_the_carveout_are_unreachable(make_platform, mode) -
         v = p.guard.violations[-1]
         assert v.pas == "Realm"
     assert "DATA of realm 1 at IPA 0x10000000" in p.guard.violations[-2].rmm_state
-    for off in (0, 0x1000, p.config.carveout_size - 8):
+    for off in (0, 0x1000, p.config.carveout_size - 0x1000 - 8):
         blocked(p, mode, p.carveout_base + off)
         assert p.guard.violations[-1].pas == "Root"
         assert "carve-out" in p.guard.violations[-1].rmm_state
+    blocked(p, mode, p.rel2_vectors_address)
+    assert p.guard.violations[-1].pas == "Realm"
+    assert "EL2 vector page" in p.guard.violations[-1].rmm_state
     realm.destroy()
     p.rmi().granule_undelegate(spare)
     assert all(p.rmm.granule_state(pa) == GranuleState.UNDELEGATED for pa in states.values())
