@@ -96,12 +96,32 @@ def publish_shape(memory: GuestMemory, carveout_base: int, shape: ContextShape) 
     memory.write_u64(carveout_base + h["num_aprs"], shape.aprs)
 
 
+SPAN_FIRST = L.EL1_SYSREGS[0].name
+SPAN_LAST = L.GIC_STATUS_SYSREGS[-1].name
+SPAN_START = L.CONTEXT[SPAN_FIRST]
+SPAN_WORDS = (L.CONTEXT[SPAN_LAST] - SPAN_START) // 8 + 1
+"""The system registers lie contiguously in a context, from SCTLR_EL1 to the
+GIC status registers: read and written in one go."""
+
+
+def span_index(name: str) -> int:
+    return (L.CONTEXT[name] - SPAN_START) // 8
+
+
 class CpuContext:
     """One context area (`ns_ctx` or `realm_ctx`) of one CPU."""
 
     def __init__(self, memory: GuestMemory, base: int) -> None:
         self.memory = memory
         self.base = base
+        self._span = base + SPAN_START
+
+    def read_span(self) -> list[int]:
+        """Every system register of the context, indexed by span_index()."""
+        return list(self.memory.read_u64s(self._span, SPAN_WORDS))
+
+    def write_span(self, values: list[int]) -> None:
+        self.memory.write_u64s(self._span, values)
 
     def _at(self, name: str) -> int:
         return self.base + L.CONTEXT[name]

@@ -497,6 +497,9 @@ class RealmOp(IntEnum):
     SMC_LOOP = 9
     """The SMC of gprs[2..13] gprs[1] times (e.g. an RSI call the RMM answers
     without leaving the realm): the last x0 and the generic-timer ticks taken."""
+    SVE_VL = 11
+    """RDVL: the SVE vector length in bytes (an Undefined Instruction fault if
+    the realm has no SVE)."""
     HOST_CALL_LOOP = 10
     """gprs[1] host calls with imm REALMSTUB_LOOP, back to back (for the host's
     re-entry benchmark), then the ticks taken."""

@@ -31,11 +31,11 @@ from . import layout as L
 from .context import (
     EL1_NAMES,
     EL2_NAMES,
-    GIC_NAMES,
     ContextShape,
     CpuContext,
     ns_context,
     realm_context,
+    span_index,
 )
 from .mailbox import Mailbox
 
@@ -69,11 +69,28 @@ class WorldSwitch:
         """CPU -> (id of the REC whose snapshot realm_ctx holds, its version)."""
         self._version = 0
         self._forced_imask: dict[int, int] = {}
+        self._maps: tuple[ContextShape | None, list[tuple[str, int]], list[tuple[str, int]]] | \
+            None = None
+        self._el2_index = {n: span_index(n) for n in EL2_NAMES}
+        self._el1_index = {n.upper(): span_index(n) for n in EL1_NAMES}
+        self._timer_index = [(reg, span_index(reg), bit) for reg, bit in TIMER_MASKS]
         self._lock = threading.Lock()
 
     @property
     def rmm(self):  # type: ignore[no-untyped-def]
         return self._rmm()
+
+    def _register_maps(self) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        """(upper-case name, span index) of the EL1 and GIC registers this CPU
+        switches: what a REC's context and GIC state hold."""
+        shape = self._shape()
+        if self._maps is None or self._maps[0] is not shape:
+            def switched(regs: list[L.SysReg]) -> list[tuple[str, int]]:
+                return [(r.name.upper(), span_index(r.name)) for r in regs
+                        if shape is None or shape.switched(r)]
+            self._maps = (shape, switched(L.EL1_SYSREGS),
+                          switched([*L.GIC_SYSREGS, *L.GIC_STATUS_SYSREGS]))
+        return self._maps[1], self._maps[2]
 
     def running(self, cpu: int) -> Rec | None:
         outcome = self._running.get(cpu)
@@ -96,24 +113,34 @@ class WorldSwitch:
         ctx = self._realm_ctx[cpu]
         self._load_snapshot(cpu, rec, ctx)
         c = rec.context
+        el1_map, gic_map = self._register_maps()
+        span = ctx.read_span()
+        sysregs, gic = c.sysregs, rec.gic
+        for name, i in el1_map:
+            if name in sysregs:
+                span[i] = sysregs[name]
+        for name, i in gic_map:
+            if name in gic:
+                span[i] = gic[name]
+        for i in self._el2_index.values():
+            span[i] = 0
+        for name, value in self.rmm.realm_el2_config(rec, outcome.enter).items():
+            i = self._el2_index.get(name.lower())
+            if i is not None:
+                span[i] = value
+        span[self._el2_index["vbar_el2"]] = self.rel2_vbar
+        span[self._el2_index["sctlr_el2"]] = SCTLR_EL2_MMU_OFF
+        cnthctl = span[self._el2_index["cnthctl_el2"]]
+        forced = 0
+        for _reg, i, bit in self._timer_index:
+            if cnthctl & bit and not span[i] & CNT_CTL_IMASK:
+                span[i] |= CNT_CTL_IMASK
+                forced |= bit
+        self._forced_imask[cpu] = forced
+        ctx.write_span(span)
         ctx.set_gprs(c.gprs)
         ctx.put("pc", c.pc)
         ctx.put("pstate", c.pstate)
-        ctx.set_regs({n: c.sysregs[n.upper()] for n in EL1_NAMES if n.upper() in c.sysregs})
-        ctx.set_regs({n: rec.gic[n.upper()] for n in GIC_NAMES if n.upper() in rec.gic})
-        el2 = {n: 0 for n in EL2_NAMES}
-        el2.update({k.lower(): v for k, v in self.rmm.realm_el2_config(rec, outcome.enter).items()
-                    if k.lower() in el2})
-        el2["vbar_el2"] = self.rel2_vbar
-        el2["sctlr_el2"] = SCTLR_EL2_MMU_OFF
-        ctx.set_regs(el2)
-        forced = 0
-        for reg, bit in TIMER_MASKS:
-            ctl = ctx.get(reg)
-            if el2["cnthctl_el2"] & bit and not ctl & CNT_CTL_IMASK:
-                ctx.put(reg, ctl | CNT_CTL_IMASK)
-                forced |= bit
-        self._forced_imask[cpu] = forced
         mb.put("realm_sve", int(rec.realm.sve_en))
         self._running[cpu] = outcome
         if self.trace.active:
@@ -140,21 +167,21 @@ class WorldSwitch:
             raise RuntimeError(f"CPU {cpu} reported a realm exit but runs no REC")
         rec = outcome.rec
         ctx = self._realm_ctx[cpu]
-        shape = self._shape()
         c = rec.context
         c.gprs = list(mb.frame())
         c.pc = mb.get("elr")
         c.pstate = mb.get("spsr")
-        for r in L.EL1_SYSREGS:
-            if shape is None or shape.switched(r):
-                c.sysregs[r.name.upper()] = ctx.get(r.name)
+        el1_map, gic_map = self._register_maps()
+        span = ctx.read_span()
+        sysregs, gic = c.sysregs, rec.gic
+        for name, i in el1_map:
+            sysregs[name] = span[i]
         forced = self._forced_imask.get(cpu, 0)
-        for reg, bit in TIMER_MASKS:
+        for reg, _i, bit in self._timer_index:
             if forced & bit:
-                c.sysregs[reg.upper()] &= ~CNT_CTL_IMASK
-        for r in [*L.GIC_SYSREGS, *L.GIC_STATUS_SYSREGS]:
-            if shape is None or shape.switched(r):
-                rec.gic[r.name.upper()] = ctx.get(r.name)
+                sysregs[reg.upper()] &= ~CNT_CTL_IMASK
+        for name, i in gic_map:
+            gic[name] = span[i]
         trap = RealmTrap(TrapKind.from_vector_offset(ctx.get("vector")), esr=mb.get("esr"),
                          far=mb.get("far"), hpfar=mb.get("hpfar"))
         result = self.rmm.realm_exit(rec, trap)
@@ -164,8 +191,10 @@ class WorldSwitch:
             mb.put("spsr", c.pstate)
             flags = 0
             if result.sysregs_changed:
-                ctx.set_regs({n.lower(): c.sysregs[n] for n in result.sysregs_changed
-                              if n.lower() in EL1_NAMES})
+                for name in result.sysregs_changed:
+                    if name in self._el1_index:
+                        span[self._el1_index[name]] = c.sysregs[name]
+                ctx.write_span(span)
                 flags = L.ActionFlag.RELOAD_EL1
             mb.set_action(L.Action.RESUME_REALM, flags)
             return

@@ -28,6 +28,7 @@ void realm_smc12(const u64 *in, u64 *out);
 u64 realm_load1(u64), realm_load2(u64), realm_load4(u64), realm_load8(u64);
 void realm_store1(u64, u64), realm_store2(u64, u64), realm_store4(u64, u64), realm_store8(u64, u64);
 u64 realm_fp_sum(u64);
+u64 realm_rdvl(void);
 u64 realm_marked_call(u64 marker, u64 call_ipa);
 
 static u64 this_cpu(void) { return read_sysreg(mpidr_el1) & 0xf; }
@@ -145,6 +146,9 @@ static void run(u64 cpu, const u64 *req, u64 *res)
         return;
     case REALM_OP_READ_SYSREG:
         res[1] = read_named(req[1]);
+        break;
+    case REALM_OP_SVE_VL:
+        res[1] = realm_rdvl();
         break;
     case REALM_OP_TIMER:
         timer_wait(req[1], res);

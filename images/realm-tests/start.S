@@ -8,7 +8,8 @@
 
 #define STACK_SIZE 0x2000
 #define CPACR_FPEN (3 << 20)   /* FP/SIMD not trapped at EL1/EL0 */
-#define CPACR_ZEN (3 << 16)    /* SVE not trapped (it is at EL2 unless enabled) */
+#define CPACR_ZEN (3 << 16)    /* SVE not trapped at EL1 (EL2 still traps it
+                                  unless the realm was created with SVE) */
 
     .section .text.boot, "ax"
     .global _start
@@ -27,7 +28,7 @@ secondary_entry:
     mov     sp, x1
     adr     x1, el1_vectors
     msr     vbar_el1, x1
-    mov     x1, #CPACR_FPEN
+    mov     x1, #(CPACR_FPEN | CPACR_ZEN)
     msr     cpacr_el1, x1
     isb
     mov     x0, x19
@@ -79,6 +80,17 @@ realm_store8: str   x1, [x0]
 
     .arch_extension fp
     .arch_extension simd
+    .arch_extension sve
+
+/* The SVE vector length in bytes, with ZCR_EL1 asking for the most the
+ * RMM allows (ZCR_EL2 caps it). */
+    .global realm_rdvl
+realm_rdvl:
+    mov     x0, #0xf
+    msr     zcr_el1, x0
+    isb
+    rdvl    x0, #1
+    ret
 
 /* x0 = value: V0..V31 lane 0 = value + n, then the sum of the lanes. */
     .global realm_fp_sum

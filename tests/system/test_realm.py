@@ -334,3 +334,50 @@ def test_psci_cpu_on_two_recs_at_once_and_system_off(make_platform) -> None:
     with pytest.raises(RmiError) as info:
         r.d0.runner.enter()
     assert info.value.status == RmiStatus.ERROR_REALM and info.value.index == 1
+
+
+def test_sve_only_for_realms_that_ask(make_platform) -> None:
+    p = _platform(make_platform)
+    plain = RealmRun(p, ipa_bits=40)
+    res = plain.d0.request(L.RealmOp.SVE_VL)
+    assert res[0] == L.RealmStatus.FAULT and esr.ec_of(res[3]) == esr.Ec.UNKNOWN, \
+        "SVE is an undefined instruction in a realm without it"
+    vq = 2  # 256-bit vectors
+    sve = RealmRun(p, ipa_bits=40, vmid=2, flags=1 << 1, sve_vl=vq - 1)
+    pfr0 = sve.d0.request(L.RealmOp.READ_SYSREG, L.RealmSysreg.ID_AA64PFR0_EL1)[1]
+    assert (pfr0 >> 32) & 0xF != 0, "SVE is visible to the realm that enabled it"
+    res = sve.d0.request(L.RealmOp.SVE_VL)
+    assert res[0] == 0 and res[1] == 16 * vq, "the realm's vector length"
+    assert sve.d0.request(L.RealmOp.FP_SUM, 7)[1] == 32 * 7 + sum(range(32))
+
+
+def test_pmu_counters_as_configured(make_platform) -> None:
+    p = _platform(make_platform)
+    none = RealmRun(p, ipa_bits=40)
+    assert none.d0.request(L.RealmOp.READ_SYSREG, L.RealmSysreg.PMCR_EL0)[1] == 0, \
+        "a realm without a PMU reads PMCR_EL0 as zero"
+    two = RealmRun(p, ipa_bits=40, vmid=2, flags=1 << 2, pmu_num_ctrs=2)
+    pmcr = two.d0.request(L.RealmOp.READ_SYSREG, L.RealmSysreg.PMCR_EL0)[1]
+    assert (pmcr >> 11) & 0x1F == 2, "PMCR_EL0.N shows the realm's counters"
+
+
+RSI_FAILURES = [
+    ("HOST_CALL, buffer not 0x100 aligned", (RsiFid.HOST_CALL, RAM + 0x80), RSI_ERROR_INPUT),
+    ("HOST_CALL, buffer outside the protected range", (RsiFid.HOST_CALL, 1 << 39), RSI_ERROR_INPUT),
+    ("REALM_CONFIG outside the protected range", (RsiFid.REALM_CONFIG, 1 << 39), RSI_ERROR_INPUT),
+    ("TOKEN_CONTINUE with no TOKEN_INIT", (RsiFid.ATTESTATION_TOKEN_CONTINUE, RAM, 0, 8),
+     RSI_ERROR_STATE),
+    ("IPA_STATE_GET, base after top", (RsiFid.IPA_STATE_GET, RAM + 0x2000, RAM), RSI_ERROR_INPUT),
+    ("IPA_STATE_GET, top beyond the protected range",
+     (RsiFid.IPA_STATE_GET, RAM, (1 << 39) + 0x1000), RSI_ERROR_INPUT),
+    ("IPA_STATE_SET, RIPAS value not EMPTY or RAM", (RsiFid.IPA_STATE_SET, RAM, RAM + 0x1000, 2, 0),
+     RSI_ERROR_INPUT),
+    ("MEASUREMENT_READ index 5", (RsiFid.MEASUREMENT_READ, 5), RSI_ERROR_INPUT),
+]
+
+
+def test_rsi_failure_codes(make_platform) -> None:
+    p = _platform(make_platform)
+    r = RealmRun(p, ipa_bits=40)
+    for what, call, status in RSI_FAILURES:
+        assert r.rsi(*call)[0] == status, what
