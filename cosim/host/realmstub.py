@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..arch.gicv3 import ICH_LR_GROUP, ICH_LR_PRIORITY_SHIFT, ICH_LR_STATE_SHIFT
 from ..arch.pas import GRANULE_SIZE
+from ..arch.timer import VIRTUAL_TIMER_PPI, output_asserted
 from ..config import artefact
 from ..memory import GuestMemory
 from ..monitor import layout as L
@@ -20,21 +22,14 @@ from ..rmm.structs import RmiRecEnter, RmiRecExit, RmiRecRun
 from .realm import HostRealm, HostRec
 from .rmi import RmiClient
 
-REC_EXIT_OFFSET = 0x800
-GIC_TIMER_INTID = 27
-LR_PENDING = 1 << 62
-LR_GROUP1 = 1 << 60
-LR_PRIORITY_SHIFT = 48
-CNT_CTL_ENABLE = 1 << 0
-CNT_CTL_IMASK = 1 << 1
-CNT_CTL_ISTATUS = 1 << 2
-ENTER_EMUL_MMIO = 1 << 0
+LR_STATE_PENDING = 0b01
 
 
 def pending_lr(intid: int, priority: int = 0xA0) -> int:
     """A GICv3 list register holding a pending Group 1 virtual interrupt
     (GICv3 architecture specification, "ICH_LR<n>_EL2")."""
-    return LR_PENDING | LR_GROUP1 | (priority << LR_PRIORITY_SHIFT) | intid
+    return (LR_STATE_PENDING << ICH_LR_STATE_SHIFT | ICH_LR_GROUP
+            | priority << ICH_LR_PRIORITY_SHIFT | intid)
 
 
 class RealmStubError(Exception):
@@ -104,9 +99,8 @@ class RealmStubDriver:
                 self.backed.append(ipa)
                 return {}
         if ex.exit_reason in (ExitReason.IRQ, ExitReason.FIQ):
-            fired = ex.cntv_ctl & (CNT_CTL_ENABLE | CNT_CTL_ISTATUS | CNT_CTL_IMASK)
-            if fired == CNT_CTL_ENABLE | CNT_CTL_ISTATUS:
-                return {"lrs": [pending_lr(GIC_TIMER_INTID)]}
+            if output_asserted(ex.cntv_ctl):
+                return {"lrs": [pending_lr(VIRTUAL_TIMER_PPI)]}
             return {}
         raise RealmStubError(f"unexpected realm exit {ExitReason(ex.exit_reason).name}: "
                              f"esr {ex.esr:#x} hpfar {ex.hpfar:#x} gprs[0] {ex.gprs[0]:#x}")

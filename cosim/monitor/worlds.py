@@ -22,6 +22,7 @@ import weakref
 from collections.abc import Callable
 
 from ..arch.el2 import CNTHCTL_CNTPMASK, CNTHCTL_CNTVMASK
+from ..arch.timer import CNT_CTL_IMASK
 from ..memory import GuestMemory
 from ..rmm.exits import RealmTrap, RecExitDecision, Resume, TrapKind
 from ..rmm.rec import Rec
@@ -42,7 +43,6 @@ from .mailbox import Mailbox
 SCTLR_EL2_MMU_OFF = 0x30C50830
 """R-EL2 runs its vector page with the MMU off (SCTLR_EL2 RES1 bits only)."""
 
-CNT_CTL_IMASK = 1 << 1
 TIMER_MASKS = (("cntv_ctl_el0", CNTHCTL_CNTVMASK), ("cntp_ctl_el0", CNTHCTL_CNTPMASK))
 """QEMU 10.0 does not mask a timer's interrupt for CNTHCTL_EL2.CNTVMASK /
 CNTPMASK (measured: the realm exits with the same IRQ again and again).  So

@@ -19,19 +19,10 @@ CNTx_CTL_EL0):
 from __future__ import annotations
 
 from ..arch import el2 as R
+from ..arch.timer import output_asserted as asserted
 from .rec import Rec
 
-CNT_CTL_ENABLE = 1 << 0
-CNT_CTL_IMASK = 1 << 1
-CNT_CTL_ISTATUS = 1 << 2
-
 TIMERS = (("CNTV_CTL_EL0", R.CNTHCTL_CNTVMASK), ("CNTP_CTL_EL0", R.CNTHCTL_CNTPMASK))
-
-
-def asserted(ctl: int) -> bool:
-    """The timer's interrupt output (Arm ARM "Operation of the timer")."""
-    return ctl & (CNT_CTL_ENABLE | CNT_CTL_IMASK | CNT_CTL_ISTATUS) == \
-        CNT_CTL_ENABLE | CNT_CTL_ISTATUS
 
 
 def mask_on_exit(rec: Rec) -> bool:

@@ -7,6 +7,7 @@
  */
 #include "arch.h"
 #include "cosim_layout.h"
+#include "accessors.S.h"
 
 #define STACK_SIZE 0x2000
 #define CPTR_EL2_NVHE 0x33ff   /* RES1 bits and TZ (SVE trapped); TFP = 0 */
@@ -166,26 +167,8 @@ stub_smc4:
     smc     #0
     ret
 
-/* The loads and stores Python asks for.  Each access is one instruction at
- * a known place, so the fault handler can skip it. */
-    .global stub_load1, stub_load2, stub_load4, stub_load8
-stub_load1: ldrb    w0, [x0]
-    ret
-stub_load2: ldrh    w0, [x0]
-    ret
-stub_load4: ldr     w0, [x0]
-    ret
-stub_load8: ldr     x0, [x0]
-    ret
-    .global stub_store1, stub_store2, stub_store4, stub_store8
-stub_store1: strb   w1, [x0]
-    ret
-stub_store2: strh   w1, [x0]
-    ret
-stub_store4: str    w1, [x0]
-    ret
-stub_store8: str    x1, [x0]
-    ret
+/* The loads and stores Python asks for. */
+    define_accessors stub
 
     .global stub_doorbell
 stub_doorbell:

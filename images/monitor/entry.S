@@ -16,6 +16,28 @@
 /* Mark the world this vCPU is about to run in, for the plugin's GPT mode. */
 #define WORLD_MARK(w) hint #(COSIM_WORLD_MARK_HINT_BASE + (w))
 
+/* Load x0..x30 from the mailbox frame of the per-CPU area in x0 (flags are
+ * not touched). */
+.macro restore_frame
+    add     x0, x0, #MBOX_X_OFF
+    ldp     x2, x3, [x0, #16]
+    ldp     x4, x5, [x0, #32]
+    ldp     x6, x7, [x0, #48]
+    ldp     x8, x9, [x0, #64]
+    ldp     x10, x11, [x0, #80]
+    ldp     x12, x13, [x0, #96]
+    ldp     x14, x15, [x0, #112]
+    ldp     x16, x17, [x0, #128]
+    ldp     x18, x19, [x0, #144]
+    ldp     x20, x21, [x0, #160]
+    ldp     x22, x23, [x0, #176]
+    ldp     x24, x25, [x0, #192]
+    ldp     x26, x27, [x0, #208]
+    ldp     x28, x29, [x0, #224]
+    ldr     x30, [x0, #240]
+    ldp     x0, x1, [x0]
+.endm
+
     .section .text.boot, "ax"
     .global _start
 _start:
@@ -72,23 +94,7 @@ halt_in_place:
     msr     daifset, #0xf
     ldr     x1, [x0, #MBOX_SP_EL0_OFF]
     msr     sp_el0, x1
-    add     x0, x0, #MBOX_X_OFF
-    ldp     x2, x3, [x0, #16]
-    ldp     x4, x5, [x0, #32]
-    ldp     x6, x7, [x0, #48]
-    ldp     x8, x9, [x0, #64]
-    ldp     x10, x11, [x0, #80]
-    ldp     x12, x13, [x0, #96]
-    ldp     x14, x15, [x0, #112]
-    ldp     x16, x17, [x0, #128]
-    ldp     x18, x19, [x0, #144]
-    ldp     x20, x21, [x0, #160]
-    ldp     x22, x23, [x0, #176]
-    ldp     x24, x25, [x0, #192]
-    ldp     x26, x27, [x0, #208]
-    ldp     x28, x29, [x0, #224]
-    ldr     x30, [x0, #240]
-    ldp     x0, x1, [x0]
+    restore_frame
 1:  wfi
     b       1b
 
@@ -190,23 +196,8 @@ el3_exit:
     ldr     x2, [x1, #MBOX_SP_EL0_OFF]
     msr     sp_el0, x2
     cmp     x0, #WORLD_REALM
-    add     x0, x1, #MBOX_X_OFF
-    ldp     x2, x3, [x0, #16]
-    ldp     x4, x5, [x0, #32]
-    ldp     x6, x7, [x0, #48]
-    ldp     x8, x9, [x0, #64]
-    ldp     x10, x11, [x0, #80]
-    ldp     x12, x13, [x0, #96]
-    ldp     x14, x15, [x0, #112]
-    ldp     x16, x17, [x0, #128]
-    ldp     x18, x19, [x0, #144]
-    ldp     x20, x21, [x0, #160]
-    ldp     x22, x23, [x0, #176]
-    ldp     x24, x25, [x0, #192]
-    ldp     x26, x27, [x0, #208]
-    ldp     x28, x29, [x0, #224]
-    ldr     x30, [x0, #240]
-    ldp     x0, x1, [x0]
+    mov     x0, x1
+    restore_frame
     b.eq    1f
     WORLD_MARK(WORLD_NONSECURE)
     eret

@@ -5,6 +5,7 @@
  */
 #include "arch.h"
 #include "cosim_layout.h"
+#include "accessors.S.h"
 
 #define STACK_SIZE 0x2000
 #define CPACR_FPEN (3 << 20)   /* FP/SIMD not trapped at EL1/EL0 */
@@ -59,24 +60,7 @@ realm_smc12:
     ldp     x19, x20, [sp], #16
     ret
 
-    .global realm_load1, realm_load2, realm_load4, realm_load8
-realm_load1: ldrb   w0, [x0]
-    ret
-realm_load2: ldrh   w0, [x0]
-    ret
-realm_load4: ldr    w0, [x0]
-    ret
-realm_load8: ldr    x0, [x0]
-    ret
-    .global realm_store1, realm_store2, realm_store4, realm_store8
-realm_store1: strb  w1, [x0]
-    ret
-realm_store2: strh  w1, [x0]
-    ret
-realm_store4: str   w1, [x0]
-    ret
-realm_store8: str   x1, [x0]
-    ret
+    define_accessors realm
 
     .arch_extension fp
     .arch_extension simd

@@ -12,10 +12,10 @@ import threading
 import pytest
 
 from cosim.arch import esr
+from cosim.arch.timer import VIRTUAL_TIMER_PPI
 from cosim.config import GptMode
 from cosim.host.realm import HostRealm, RealmSpec
 from cosim.host.realmstub import (
-    ENTER_EMUL_MMIO,
     RealmStubDriver,
     RecRunner,
     build_realmstub_realm,
@@ -23,6 +23,7 @@ from cosim.host.realmstub import (
 )
 from cosim.host.rmi import RmiError
 from cosim.monitor import layout as L
+from cosim.rmm.abi import REC_ENTER_EMUL_MMIO as ENTER_EMUL_MMIO
 from cosim.rmm.abi import PsciFid, RecExitReason, RmiFid, RmiStatus, RsiFid
 from cosim.rmm.attestation import TokenError, verify_token
 from cosim.rmm.structs import RmiRealmParams, RmiRecParams
@@ -44,7 +45,7 @@ class RealmRun:
         self.drivers: dict[int, RealmStubDriver] = {}
         for c in range(p.config.cpus):
             if p.monitor.cpus_up >= {c}:
-                p.stub.gic_enable_ppi(27, cpu=c)  # the realm's virtual timer
+                p.stub.gic_enable_ppi(VIRTUAL_TIMER_PPI, cpu=c)
         self.driver(0, cpu).start()
 
     def driver(self, index: int, cpu: int) -> RealmStubDriver:
@@ -269,7 +270,7 @@ def test_timer_interrupt_through_the_virtual_gic(make_platform) -> None:
     p = _platform(make_platform)
     r = RealmRun(p, ipa_bits=40)
     res = r.d0.request(L.RealmOp.TIMER, 200_000)
-    assert res[0] == 0 and res[1] == 27, "the virtual timer's PPI arrived"
+    assert res[0] == 0 and res[1] == VIRTUAL_TIMER_PPI, "the virtual timer's PPI arrived"
     assert res[2] >= 200_000
     reasons = [e.exit_reason for e in r.d0.runner.exits]
     assert RecExitReason.IRQ in reasons
