@@ -14,7 +14,11 @@ from cosim.config import PlatformConfig
 from cosim.platform import Platform
 from cosim.trace import Trace
 
-pytestmark = pytest.mark.system
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/system" in str(item.fspath):
+            item.add_marker(pytest.mark.system)
 
 
 def qemu_children() -> list[int]:

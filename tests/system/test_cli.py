@@ -27,6 +27,7 @@ def test_demo_without_rme_uses_the_plugin(capsys) -> None:
     assert "GPT enforcement: plugin" in out and "FEAT_RME absent" in out
 
 
+@pytest.mark.slow
 def test_run_streams_the_console_and_stops(tmp_path: Path) -> None:
     trace = tmp_path / "t.jsonl"
     proc = subprocess.run([sys.executable, "-m", "cosim.cli", "run", "--timeout", "1",

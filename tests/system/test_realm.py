@@ -148,6 +148,7 @@ def test_measurements(make_platform) -> None:
     assert r.rsi(RsiFid.MEASUREMENT_READ, 5)[0] == RSI_ERROR_INPUT
 
 
+@pytest.mark.slow
 def test_attestation_token_verifies_and_every_byte_matters(make_platform) -> None:
     p = _platform(make_platform)
     r = RealmRun(p, ipa_bits=40)

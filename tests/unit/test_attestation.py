@@ -99,6 +99,7 @@ def test_describe(realm_and_token: tuple[RealmRun, bytes]) -> None:
     assert "security lifecycle:    0x3000 (secured)" in text
 
 
+@pytest.mark.slow
 def test_every_byte_matters(realm_and_token: tuple[RealmRun, bytes]) -> None:
     _, token = realm_and_token
     verify_token(token)

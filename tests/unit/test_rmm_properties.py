@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rmi_conditions import NS_DESC
@@ -165,6 +166,7 @@ def _realm_side_effects(h: Host, rnd: random.Random) -> None:
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), steps=st.integers(30, 150))
+@pytest.mark.slow
 def test_random_command_sequences(seed: int, steps: int) -> None:
     rnd = random.Random(seed)
     h, env = _world()
