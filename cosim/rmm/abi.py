@@ -356,6 +356,9 @@ HASH_ALGO_IDS = {HashAlgorithm.SHA_256: "sha-256", HashAlgorithm.SHA_512: "sha-5
 """Realm measurement algorithms as the token names them (IANA named-information names)."""
 
 
+U64_MASK = (1 << 64) - 1
+
+
 def u64(value: int) -> int:
     """A (possibly negative) Python int as the 64-bit register value."""
     return value & ((1 << 64) - 1)

@@ -35,9 +35,9 @@ from ..trace import Trace
 from .abi import (
     SMC_UNKNOWN,
     SMCCC_SVE_HINT,
+    U64_MASK,
     RmiStatus,
     rmi_return,
-    u64,
 )
 from .attestation import Attestation
 from .config import RmmConfig
@@ -97,7 +97,9 @@ class Rmm:
     def handle_rmi(self, fid: int, args: Sequence[int], cpu: int = 0) -> RmiReturn | EnterRealm:
         fid = fid & 0xFFFF_FFFF & ~SMCCC_SVE_HINT
         command = self._commands.get(fid)
-        a = tuple(u64(v) for v in args[:NUM_ARGS]) + (0,) * max(0, NUM_ARGS - len(args))
+        a = tuple([v & U64_MASK for v in args[:NUM_ARGS]])
+        if len(a) < NUM_ARGS:
+            a += (0,) * (NUM_ARGS - len(a))
         if command is None:
             ret = RmiReturn((SMC_UNKNOWN,))
             if self.trace.active:
@@ -115,7 +117,7 @@ class Rmm:
                 )
             return ret
         call = Call(command.name, cpu)
-        t0 = time.perf_counter()
+        t0 = time.perf_counter() if self.trace.active else 0.0
         try:
             result = command.handler(self, call, a)
         except RmiFailure as f:
