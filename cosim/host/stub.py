@@ -230,6 +230,10 @@ class HostStub:
                                  args=tuple(r & (2**64 - 1) for r in regs)), cpu, timeout)
         return res, res.ticks
 
+    def load_async(self, addr: int, size: int = 8, cpu: int = 0) -> _Request:
+        """Submit a load without waiting (e.g. one that will stop the machine)."""
+        return self.submit(cpu, _Request(L.StubOp.LOAD, addr=addr, size=size))
+
     def load(self, addr: int, size: int = 8, cpu: int = 0) -> StubResult:
         return self.call(_Request(L.StubOp.LOAD, addr=addr, size=size), cpu)
 

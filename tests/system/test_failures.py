@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -119,7 +120,7 @@ def test_a_python_bug_ends_the_run_with_its_traceback(make_platform) -> None:
 
 def test_a_hung_request_times_out(make_platform) -> None:
     p = make_platform(cpus=1)
-    gate = __import__("threading").Event()
+    gate = threading.Event()
     p.monitor.services[SipFid.CONSOLE_PUTC] = lambda cpu, args: (gate.wait(30), (0,))[1]
     p.machine.config.call_timeout = 1
     with pytest.raises(MachineTimeout, match="did not happen within 1 s"):

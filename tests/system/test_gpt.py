@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from cosim.arch import esr
@@ -134,12 +136,11 @@ def test_plugin_default_policy_stops_the_machine(make_platform) -> None:
     p = make_platform(gpt=GptMode.PLUGIN)
     g = p.pool.alloc()
     p.rmi().granule_delegate(g)
-    p.stub.submit(0, __import__("cosim.host.stub", fromlist=["_Request"])._Request(
-        __import__("cosim.monitor.layout", fromlist=["StubOp"]).StubOp.LOAD, addr=g, size=8))
+    p.stub.load_async(g)
     p.machine.wait(p.guard.halted, 20, "the violation stop")
-    deadline = __import__("time").monotonic() + 10
+    deadline = time.monotonic() + 10
     while p.machine.status()["status"] != "paused":
-        assert __import__("time").monotonic() < deadline, "the machine did not stop"
+        assert time.monotonic() < deadline, "the machine did not stop"
     assert "machine stopped after the access" in p.guard.violations[0].action
 
 
@@ -147,8 +148,7 @@ def test_hw_halt_policy_preserves_the_offender(make_platform) -> None:
     p = make_platform(gpt=GptMode.HW, on_violation=ViolationPolicy.HALT)
     g = p.pool.alloc()
     p.rmi().granule_delegate(g)
-    p.stub.submit(0, __import__("cosim.host.stub", fromlist=["_Request"])._Request(
-        __import__("cosim.monitor.layout", fromlist=["StubOp"]).StubOp.LOAD, addr=g, size=8))
+    p.stub.load_async(g)
     p.machine.wait(p.guard.halted, 20, "the violation stop")
     v = p.guard.violations[0]
     assert v.mode == "hw" and "halted" in v.action and v.symbol.startswith("stub_load8")

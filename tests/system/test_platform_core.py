@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from cosim.arch.pas import World
+from cosim.config import GptMode
 from cosim.monitor.layout import SipFid
 from cosim.rmm.abi import SMC_UNKNOWN, PsciFid, RmiFid
 
@@ -125,3 +127,26 @@ def test_load_and_store_from_ns(make_platform) -> None:
     assert p.stub.store(addr + 4, 0xAABB, size=2).status == 0
     assert p.memory.read_u64(addr) == 0x1122AABB55667788
     assert World.NONSECURE == 1
+
+
+def test_system_reset_reboots_with_a_fresh_rmm(make_platform) -> None:
+    p = make_platform(cpus=2, gpt=GptMode.HW)
+    p.stub.start_secondaries()
+    g = p.pool.alloc()
+    p.rmi().granule_delegate(g)
+    old_rmm = p.rmm
+    p.stub.smc_async(PsciFid.SYSTEM_RESET)
+    deadline = time.monotonic() + 30
+    while p.rmm is old_rmm:
+        p.machine.check()
+        assert time.monotonic() < deadline, "the board did not come back"
+        time.sleep(0.05)
+    p.stub.wait_ready(0)
+    assert p.machine.failure is None
+    assert p.stub.smc(RmiFid.VERSION, V1_0).x0 == 0
+    assert p.rmm.granule_state(g).name == "UNDELEGATED", "a reset forgets every delegation"
+    assert p.stub.load(g).status == 0, "and the granule is Non-secure again"
+    p.stub.start_secondaries()
+    assert p.stub.smc(PsciFid.VERSION, cpu=1).x0 == PSCI_1_1
+    events = [e for e in p.trace.history("platform") if e.get("event") == "reset"]
+    assert len(events) == 1
