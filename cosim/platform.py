@@ -31,7 +31,7 @@ from .memory import GuestMemory
 from .monitor import layout as L
 from .monitor.boot import BootConfig, CpuFeatures, patch_image
 from .monitor.context import ContextShape, publish_shape, shape_for
-from .monitor.dispatch import Monitor, SmcOutcome
+from .monitor.dispatch import Monitor
 from .monitor.worlds import WorldSwitch
 from .rmm import Rmm, RmmConfig
 from .rmm.abi import HashAlgorithm
@@ -373,4 +373,4 @@ def _as_machine_error(exc: Exception):  # type: ignore[no-untyped-def]
     return exc if isinstance(exc, MachineError) else MachineError(str(exc))
 
 
-__all__ = ["Platform", "SmcOutcome", "rmm_config_for"]
+__all__ = ["Platform", "rmm_config_for"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from ..arch import esr as esr_decode
@@ -64,14 +63,6 @@ class MonitorFault(Exception):
     """The monitor reported an exception it cannot handle."""
 
 
-@dataclass
-class SmcOutcome:
-    """What a service may ask of the monitor besides returning registers."""
-
-    action: L.Action = L.Action.RETURN
-    flags: int = 0
-
-
 class Monitor:
     def __init__(self, memory: GuestMemory, carveout_base: int, cpus: int, trace: Trace,
                  *, on_fatal: Callable[[Exception], None]) -> None:
@@ -91,7 +82,6 @@ class Monitor:
         self.booted = threading.Event()
         self.cpus_up: set[int] = set()
         self.attacks: list[dict[str, int]] = []
-        self.power_state: str = "on"
         self.powered_off = threading.Event()
         self.on_power_off: Callable[[], None] | None = None
         self.gpt: PasTable | None = None
@@ -164,9 +154,7 @@ class Monitor:
         service = self.services.get(fid)
         if service is not None:
             result = service(cpu, args)
-            if isinstance(result, SmcOutcome):
-                mb.set_action(result.action, result.flags)
-            elif result is not None:
+            if result is not None:
                 mb.set_results(result)
             return
         results = self._firmware_call(cpu, fid, args, mb)
@@ -183,7 +171,6 @@ class Monitor:
             return (SMCCC_VERSION_VALUE,)
         if fid in (PsciFid.SYSTEM_OFF, PsciFid.SYSTEM_RESET):
             off = fid == PsciFid.SYSTEM_OFF
-            self.power_state = "off" if off else "reset"
             self.trace.emit("power", cpu=cpu, event="system-off" if off else "system-reset")
             if not off:
                 for other in self.mailboxes:
@@ -207,7 +194,3 @@ class Monitor:
                         message=msg)
         mb.set_action(L.Action.HALT)
         self._on_fatal(MonitorFault(msg))
-
-    def release_all(self) -> None:
-        """Shutting down: nothing to do for CPUs blocked in the monitor itself;
-        services that block vCPUs release them through their own hooks."""

@@ -132,3 +132,7 @@ def test_device_tree_edits() -> None:
     assert region.exist_property("no-map")
     assert back.get_property("method", "/psci").value == "smc"
     assert back.get_property("enable-method", "/cpus/cpu@0").value == "psci"
+    dtb.set_chosen(back, "console=ttyAMA0", (0x4800_0000, 0x4810_0000))
+    again = fdt.parse_dtb(dtb.to_blob(back))
+    assert again.get_property("bootargs", "/chosen").value == "console=ttyAMA0"
+    assert list(again.get_property("linux,initrd-end", "/chosen").data) == [0, 0x4810_0000]
