@@ -138,7 +138,7 @@ class RealmStubDriver:
 
     def smc(self, *regs: int) -> list[int]:
         res = self.request(L.RealmOp.SMC, *regs)
-        return res[1:13]
+        return res[1:19]
 
 
 def build_realmstub_realm(realm: HostRealm, ram_size: int = 2 << 20, recs: int = 1,

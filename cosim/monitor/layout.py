@@ -476,7 +476,7 @@ class RealmOp(IntEnum):
     """Requests (gprs[0] of the host call answer); arguments in gprs[1..]."""
 
     SMC = 1
-    """SMC with x0..x11 = gprs[1..12] (an RSI or PSCI call); results x0..x11."""
+    """SMC with x0..x17 = gprs[1..18] (an RSI or PSCI call); results x0..x17."""
     LOAD = 2
     """Load gprs[2] bytes at IPA gprs[1]: value, or a fault (ESR_EL1, FAR_EL1)."""
     STORE = 3
@@ -495,7 +495,7 @@ class RealmOp(IntEnum):
     EXIT = 8
     """Stop asking: WFI forever."""
     SMC_LOOP = 9
-    """The SMC of gprs[2..13] gprs[1] times (e.g. an RSI call the RMM answers
+    """The SMC of gprs[2..19] gprs[1] times (e.g. an RSI call the RMM answers
     without leaving the realm): the last x0 and the generic-timer ticks taken."""
     SVE_VL = 11
     """RDVL: the SVE vector length in bytes (an Undefined Instruction fault if

@@ -9,6 +9,7 @@
 
 #define GIC_TIMER_INTID 27   /* the EL1 virtual timer's PPI on virt */
 #define CNTV_CTL_ENABLE 1
+#define SMC_REGS 18          /* x0..x17 (SMCCC v1.2) */
 
 struct host_call {
     u64 imm;       /* RsiHostCall.imm is 16 bits; the rest is padding */
@@ -24,7 +25,7 @@ static struct host_call calls[COSIM_MAX_CPUS];
 static struct fault faults[COSIM_MAX_CPUS];
 static volatile u64 irq_intid[COSIM_MAX_CPUS];
 
-void realm_smc12(const u64 *in, u64 *out);
+void realm_smc(const u64 *in, u64 *out);
 u64 realm_load1(u64), realm_load2(u64), realm_load4(u64), realm_load8(u64);
 void realm_store1(u64, u64), realm_store2(u64, u64), realm_store4(u64, u64), realm_store8(u64, u64);
 u64 realm_fp_sum(u64);
@@ -58,9 +59,9 @@ void realm_unexpected(u64 esr, u64 elr)
     c->imm = 0xdead;
     c->gprs[0] = esr;
     c->gprs[1] = elr;
-    u64 in[12] = {RSI_HOST_CALL, (u64)c}, out[12];
+    u64 in[SMC_REGS] = {RSI_HOST_CALL, (u64)c}, out[SMC_REGS];
     for (;;)
-        realm_smc12(in, out);
+        realm_smc(in, out);
 }
 
 static u64 load(u64 ipa, u64 size)
@@ -132,7 +133,7 @@ static void run(u64 cpu, const u64 *req, u64 *res)
     res[0] = REALM_STATUS_OK;
     switch (req[0]) {
     case REALM_OP_SMC:
-        realm_smc12(&req[1], &res[1]);
+        realm_smc(&req[1], &res[1]);
         return;
     case REALM_OP_LOAD:
         res[1] = load(req[1], req[2]);
@@ -157,19 +158,20 @@ static void run(u64 cpu, const u64 *req, u64 *res)
         res[1] = realm_fp_sum(req[1]);
         return;
     case REALM_OP_SMC_LOOP: {
-        u64 out[12], t0 = read_sysreg(cntvct_el0);
+        u64 out[SMC_REGS], t0 = read_sysreg(cntvct_el0);
         for (u64 i = 0; i < req[1]; i++)
-            realm_smc12(&req[2], out);
+            realm_smc(&req[2], out);
         res[1] = out[0];
         res[2] = read_sysreg(cntvct_el0) - t0;
         return;
     }
     case REALM_OP_HOST_CALL_LOOP: {
         struct host_call *c = &calls[cpu];
-        u64 in[12] = {RSI_HOST_CALL, (u64)c}, out[12], t0 = read_sysreg(cntvct_el0);
+        u64 in[SMC_REGS] = {RSI_HOST_CALL, (u64)c}, out[SMC_REGS];
+        u64 t0 = read_sysreg(cntvct_el0);
         for (u64 i = 0; i < req[1]; i++) {
             c->imm = REALMSTUB_LOOP;
-            realm_smc12(in, out);
+            realm_smc(in, out);
         }
         res[2] = read_sysreg(cntvct_el0) - t0;
         return;
@@ -195,8 +197,8 @@ void realm_main(u64 cpu)
         c->imm = REALMSTUB_NEXT;
         for (int i = 0; i < 31; i++)
             c->gprs[i] = res[i];
-        u64 in[12] = {RSI_HOST_CALL, (u64)c}, out[12];
-        realm_smc12(in, out);
+        u64 in[SMC_REGS] = {RSI_HOST_CALL, (u64)c}, out[SMC_REGS];
+        realm_smc(in, out);
         for (int i = 0; i < 31; i++) {
             req[i] = c->gprs[i];
             res[i] = 0;

@@ -37,28 +37,8 @@ secondary_entry:
 2:  wfi
     b       2b
 
-    .global realm_smc12
-/* x0 = in[12], x1 = out[12]: SMC with x0..x11, results x0..x11 (RSI uses
- * up to X10 for arguments and X8 for results). */
-realm_smc12:
-    stp     x19, x20, [sp, #-16]!
-    mov     x19, x1
-    mov     x12, x0
-    ldp     x0, x1, [x12, #0]
-    ldp     x2, x3, [x12, #16]
-    ldp     x4, x5, [x12, #32]
-    ldp     x6, x7, [x12, #48]
-    ldp     x8, x9, [x12, #64]
-    ldp     x10, x11, [x12, #80]
-    smc     #0
-    stp     x0, x1, [x19, #0]
-    stp     x2, x3, [x19, #16]
-    stp     x4, x5, [x19, #32]
-    stp     x6, x7, [x19, #48]
-    stp     x8, x9, [x19, #64]
-    stp     x10, x11, [x19, #80]
-    ldp     x19, x20, [sp], #16
-    ret
+/* RSI and PSCI calls: x0..x17 in and out (RSI uses up to X10 for arguments). */
+    define_smc_call realm_smc
 
     define_accessors realm
 
