@@ -150,3 +150,20 @@ def test_system_reset_reboots_with_a_fresh_rmm(make_platform) -> None:
     assert p.stub.smc(PsciFid.VERSION, cpu=1).x0 == PSCI_1_1
     events = [e for e in p.trace.history("platform") if e.get("event") == "reset"]
     assert len(events) == 1
+
+
+def test_cpu_off_parks_the_cpu_until_cpu_on(make_platform) -> None:
+    p = make_platform(cpus=2)
+    p.stub.start_secondaries()
+    off = p.stub.smc_async(PsciFid.CPU_OFF, cpu=1)
+    deadline = time.monotonic() + 20
+    while p.stub.smc(PsciFid.AFFINITY_INFO_64, 1, 0).x0 != 1:
+        assert time.monotonic() < deadline, "CPU 1 did not power off"
+        time.sleep(0.01)
+    assert not off.done.is_set(), "CPU_OFF does not return"
+    assert p.stub.smc(PsciFid.CPU_ON_64, 1, p.stub.secondary_entry, 1).x0 == 0
+    p.machine.wait(off.done, 20, "CPU 1 coming back")
+    assert p.stub.smc(PsciFid.AFFINITY_INFO_64, 1, 0).x0 == 0
+    assert p.stub.smc(RmiFid.VERSION, V1_0, cpu=1).x0 == 0
+    ups = [e for e in p.trace.history("cpu") if e["cpu"] == 1 and e["event"] == "up"]
+    assert len(ups) == 2, "CPU 1 entered the NS world twice"
