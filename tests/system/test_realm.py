@@ -383,3 +383,25 @@ def test_rsi_failure_codes(make_platform) -> None:
     r = RealmRun(p, ipa_bits=40)
     for what, call, status in RSI_FAILURES:
         assert r.rsi(*call)[0] == status, what
+
+
+def test_realm_touching_a_granule_the_host_delegated_under_it(make_platform) -> None:
+    """A realm's unprotected mapping points at an NS granule the host then
+    delegates: the realm's access (Non-secure PAS, from the Realm world) is
+    a GPF, reported and turned into an external abort inside the realm."""
+    p = _platform(make_platform)
+    r = RealmRun(p, ipa_bits=40)
+    shared = p.pool.alloc()
+    ipa = (1 << 39) | 0x4000_0000
+    r.realm.ensure_rtts(ipa, 3)
+    r.realm.rmi.rtt_map_unprotected(r.realm.rd, ipa, 3, shared | 0xD8)
+    p.memory.write_u64(shared, 0xFEED)
+    assert r.d0.request(L.RealmOp.LOAD, ipa, 8)[:2] == [0, 0xFEED], "shared memory works"
+    p.rmi().granule_delegate(shared)
+    res = r.d0.request(L.RealmOp.LOAD, ipa, 8)
+    assert res[0] == L.RealmStatus.FAULT, "the realm sees an abort, not the data"
+    v = p.guard.violations[-1]
+    assert v.world == 3 and v.el == 1 and v.pa == shared and not v.write
+    assert "DELEGATED" in v.rmm_state
+    p.rmi().granule_undelegate(shared)
+    r.realm.rmi.rtt_unmap_unprotected(r.realm.rd, ipa, 3)
