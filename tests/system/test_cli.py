@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -48,3 +49,42 @@ def test_benchmark_prints_key_value_lines(bench: str) -> None:
                 if re.fullmatch(r"[a-z0-9_]+=[0-9.]+", line))
     assert set(keys) == {"rmi_round_trips_per_s", "monitor_smc_per_s", "python_round_trip_ratio"}
     assert float(keys["rmi_round_trips_per_s"]) > 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupting_a_run_stops_qemu(sig: int) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "cosim.cli", "run"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if "hoststub: ready" in line:
+                break
+        children = _children(proc.pid)
+        assert children, "QEMU runs under cosim"
+        proc.send_signal(sig)
+        assert proc.wait(20) == 130
+        assert "interrupted" in proc.stderr.read()
+        for pid in children:
+            assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid), "QEMU outlived cosim"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if f"\nPPid:\t{pid}\n" in text:
+            out.append(int(status.parent.name))
+    return out
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:\t")[1][:1]
+    except (OSError, IndexError):
+        return "Z"
