@@ -69,3 +69,257 @@
     ldp     x29, x30, [sp], #32
     ret
 .endm
+
+/*
+ * Marker checks (isolation tests): set_markers puts the value of \marker in
+ * V0..V31 (both halves) and the EL0/EL1 thread registers (TPIDR_EL0,
+ * TPIDR_EL1, TPIDRRO_EL0, CONTEXTIDR_EL1's 32 bits); count_markers adds to
+ * \count how many of them no longer hold it.  Both use x2 and x3.
+ */
+.macro set_markers marker
+    msr     tpidr_el0, \marker
+    msr     tpidr_el1, \marker
+    msr     tpidrro_el0, \marker
+    and     x2, \marker, #0xffffffff
+    msr     contextidr_el1, x2
+    dup     v0.2d, \marker
+    dup     v1.2d, \marker
+    dup     v2.2d, \marker
+    dup     v3.2d, \marker
+    dup     v4.2d, \marker
+    dup     v5.2d, \marker
+    dup     v6.2d, \marker
+    dup     v7.2d, \marker
+    dup     v8.2d, \marker
+    dup     v9.2d, \marker
+    dup     v10.2d, \marker
+    dup     v11.2d, \marker
+    dup     v12.2d, \marker
+    dup     v13.2d, \marker
+    dup     v14.2d, \marker
+    dup     v15.2d, \marker
+    dup     v16.2d, \marker
+    dup     v17.2d, \marker
+    dup     v18.2d, \marker
+    dup     v19.2d, \marker
+    dup     v20.2d, \marker
+    dup     v21.2d, \marker
+    dup     v22.2d, \marker
+    dup     v23.2d, \marker
+    dup     v24.2d, \marker
+    dup     v25.2d, \marker
+    dup     v26.2d, \marker
+    dup     v27.2d, \marker
+    dup     v28.2d, \marker
+    dup     v29.2d, \marker
+    dup     v30.2d, \marker
+    dup     v31.2d, \marker
+.endm
+
+.macro count_markers marker, count
+    mov     x2, v0.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v0.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v1.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v1.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v2.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v2.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v3.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v3.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v4.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v4.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v5.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v5.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v6.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v6.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v7.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v7.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v8.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v8.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v9.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v9.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v10.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v10.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v11.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v11.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v12.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v12.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v13.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v13.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v14.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v14.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v15.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v15.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v16.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v16.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v17.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v17.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v18.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v18.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v19.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v19.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v20.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v20.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v21.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v21.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v22.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v22.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v23.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v23.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v24.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v24.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v25.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v25.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v26.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v26.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v27.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v27.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v28.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v28.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v29.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v29.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v30.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v30.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v31.d[0]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mov     x2, v31.d[1]
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mrs     x2, tpidr_el0
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mrs     x2, tpidr_el1
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mrs     x2, tpidrro_el0
+    cmp     x2, \marker
+    cinc    \count, \count, ne
+    mrs     x2, contextidr_el1
+    and     x3, \marker, #0xffffffff
+    cmp     x2, x3
+    cinc    \count, \count, ne
+.endm

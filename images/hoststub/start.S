@@ -62,14 +62,7 @@ stub_smc_check:
     stp     x27, x28, [sp, #80]
     stp     x1, x2, [sp, #96]
     mov     x9, x2
-    msr     tpidr_el1, x9
-    msr     tpidr_el0, x9
-    msr     tpidrro_el0, x9
-    and     x3, x9, #0xffffffff
-    msr     contextidr_el1, x3
-    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    dup     v\n\().2d, x9
-    .endr
+    set_markers x9
     .irp n, 18,19,20,21,22,23,24,25,26,27,28
     mov     x\n, x9
     .endr
@@ -104,27 +97,7 @@ stub_smc_check:
     cmp     x\n, x9
     cinc    x0, x0, ne
     .endr
-    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    mov     x2, v\n\().d[0]
-    cmp     x2, x9
-    cinc    x0, x0, ne
-    mov     x2, v\n\().d[1]
-    cmp     x2, x9
-    cinc    x0, x0, ne
-    .endr
-    mrs     x2, tpidr_el1
-    cmp     x2, x9
-    cinc    x0, x0, ne
-    mrs     x2, tpidr_el0
-    cmp     x2, x9
-    cinc    x0, x0, ne
-    mrs     x2, tpidrro_el0
-    cmp     x2, x9
-    cinc    x0, x0, ne
-    mrs     x2, contextidr_el1
-    and     x3, x9, #0xffffffff
-    cmp     x2, x3
-    cinc    x0, x0, ne
+    count_markers x9, x0
     ldp     x19, x20, [sp, #16]
     ldp     x21, x22, [sp, #32]
     ldp     x23, x24, [sp, #48]

@@ -87,14 +87,7 @@ realm_marked_call:
     str     x0, [sp, #96]
     mov     x9, x0
     mov     x10, x1
-    msr     tpidr_el0, x9
-    msr     tpidr_el1, x9
-    msr     tpidrro_el0, x9
-    and     x2, x9, #0xffffffff
-    msr     contextidr_el1, x2
-    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    dup     v\n\().2d, x9
-    .endr
+    set_markers x9
     ldr     x0, =RSI_HOST_CALL
     mov     x1, x10
     .irp n, 2,3,4,5,6,7,8,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30
@@ -109,27 +102,7 @@ realm_marked_call:
     cmp     x\n, x9
     cinc    x0, x0, ne
     .endr
-    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    mov     x2, v\n\().d[0]
-    cmp     x2, x9
-    cinc    x0, x0, ne
-    mov     x2, v\n\().d[1]
-    cmp     x2, x9
-    cinc    x0, x0, ne
-    .endr
-    mrs     x2, tpidr_el0
-    cmp     x2, x9
-    cinc    x0, x0, ne
-    mrs     x2, tpidr_el1
-    cmp     x2, x9
-    cinc    x0, x0, ne
-    mrs     x2, tpidrro_el0
-    cmp     x2, x9
-    cinc    x0, x0, ne
-    mrs     x2, contextidr_el1
-    and     x3, x9, #0xffffffff
-    cmp     x2, x3
-    cinc    x0, x0, ne
+    count_markers x9, x0
     ldp     x19, x20, [sp, #16]
     ldp     x21, x22, [sp, #32]
     ldp     x23, x24, [sp, #48]
