@@ -167,3 +167,13 @@ def test_cpu_off_parks_the_cpu_until_cpu_on(make_platform) -> None:
     assert p.stub.smc(RmiFid.VERSION, V1_0, cpu=1).x0 == 0
     ups = [e for e in p.trace.history("cpu") if e["cpu"] == 1 and e["event"] == "up"]
     assert len(ups) == 2, "CPU 1 entered the NS world twice"
+
+
+def test_the_register_check_notices_a_clobber(make_platform) -> None:
+    """smc_check is what the realm isolation test trusts: show it can fail."""
+    p = make_platform(cpus=1)
+    res, changed = p.stub.smc_check(SipFid.ECHO, 1, marker=0x1111_2222_3333_4444)
+    assert res.x0 == 0 and changed == 0
+    p.monitor.services[SipFid.CONSOLE_PUTC] = lambda cpu, args: (0,) * 18 + (1, 2, 3)
+    res, changed = p.stub.smc_check(SipFid.CONSOLE_PUTC, 65, marker=0x1111_2222_3333_4444)
+    assert changed == 3, "x18, x19 and x20 were overwritten by the service"
