@@ -44,10 +44,12 @@ HOST_POOL_OFFSET = 64 * MIB
 """Where in RAM the host-side page pool starts (below it: payload and its data)."""
 
 
-def rmm_config_for(features: CpuFeatures, dram: list[tuple[int, int]]) -> RmmConfig:
-    """What the RMM offers realms on this CPU (ID register fields per Arm ARM
-    D19.2: ID_AA64DFR0_EL1.BRPs/WRPs/PMUVer/HPMN0, PMCR_EL0.N,
-    ICH_VTR_EL2.ListRegs, ID_AA64MMFR1_EL1.VMIDBits)."""
+def rmm_config_for(features: CpuFeatures, shape: ContextShape,
+                   dram: list[tuple[int, int]]) -> RmmConfig:
+    """What the RMM offers realms on this CPU: the breakpoints, watchpoints and
+    list registers the world switch moves (`shape`), and the ID register fields
+    (Arm ARM D19.2) ID_AA64DFR0_EL1.PMUVer/HPMN0, PMCR_EL0.N,
+    ID_AA64MMFR1_EL1.VMIDBits."""
     pa_bits = min(features.pa_bits, 48)
     dfr0 = features["id_aa64dfr0_el1"]
     pmuver = (dfr0 >> 8) & 0xF
@@ -58,12 +60,12 @@ def rmm_config_for(features: CpuFeatures, dram: list[tuple[int, int]]) -> RmmCon
         s2sz_max=pa_bits,
         sve_en=sve_vq > 0,
         sve_vl=max(sve_vq - 1, 0),
-        num_bps=((dfr0 >> 12) & 0xF) + 1,
-        num_wps=((dfr0 >> 20) & 0xF) + 1,
+        num_bps=shape.bps,
+        num_wps=shape.wps,
         pmu_en=pmuver not in (0, 0xF),
         pmu_num_ctrs=(features["pmcr_el0"] >> 11) & 0x1F,
         pmu_hpmn0=((dfr0 >> 60) & 0xF) != 0,
-        num_lrs=(features["ich_vtr_el2"] & 0x1F) + 1,
+        num_lrs=shape.lrs,
         vmid_bits=16 if features.field("id_aa64mmfr1_el1", 4) == 2 else 8,
         hash_algorithms=(HashAlgorithm.SHA_256, HashAlgorithm.SHA_512),
         cpu_id_regs=dict(features.regs),
@@ -313,7 +315,8 @@ class Platform:
         if self.world is not None:
             self.world.forget()
         dram = [(board.RAM_BASE, self.carveout_base - board.RAM_BASE)]
-        self.rmm = Rmm(self.memory, self.gpt, rmm_config_for(features, dram), self.trace)
+        self.rmm = Rmm(self.memory, self.gpt,
+                       rmm_config_for(features, self.context_shape, dram), self.trace)
         self.monitor.rmm = self.rmm
 
     def _on_pause(self) -> None:
