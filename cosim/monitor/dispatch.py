@@ -49,6 +49,7 @@ def smc_name(fid: int) -> str:
         return "SMCCC_VERSION"
     return f"{fid:#010x}"
 
+
 SmcService = Callable[[int, tuple[int, ...]], "tuple[int, ...] | None"]
 """A platform service: (cpu, x0..x17) -> the caller's new x0.., or None to
 leave the registers as they are."""
