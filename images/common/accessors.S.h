@@ -323,3 +323,32 @@
     cmp     x2, x3
     cinc    \count, \count, ne
 .endm
+
+/* A vector table entry that branches to \target. */
+.macro ventry target
+    .balign 0x80
+    b       \target
+.endm
+
+/*
+ * \name: handler for a synchronous exception taken from the payload itself
+ * at EL\el (a load or store that faulted, e.g. an injected external abort):
+ * \record(ESR, FAR, ELR) is called, the faulting instruction skipped, and
+ * execution resumes.  Only the accessors above may fault, so the registers
+ * the C call clobbers are ones their callers already gave up.
+ */
+.macro fault_skip_handler name, el, record
+\name:
+    stp     x0, x1, [sp, #-16]!
+    stp     x2, x30, [sp, #-16]!
+    mrs     x0, esr_el\el
+    mrs     x1, far_el\el
+    mrs     x2, elr_el\el
+    bl      \record
+    mrs     x0, elr_el\el
+    add     x0, x0, #4
+    msr     elr_el\el, x0
+    ldp     x2, x30, [sp], #16
+    ldp     x0, x1, [sp], #16
+    eret
+.endm

@@ -123,10 +123,6 @@ stub_doorbell:
 /* EL2 vectors: a synchronous exception taken from the stub itself (a load
  * or store that faulted, e.g. an external abort injected for a GPT
  * violation) is recorded and the faulting instruction skipped. */
-.macro ventry target
-    .balign 0x80
-    b       \target
-.endm
     .balign 0x800
 el2_vectors:
     ventry  unexpected
@@ -146,19 +142,7 @@ el2_vectors:
     ventry  unexpected
     ventry  unexpected
 
-sync_current:
-    stp     x0, x1, [sp, #-16]!
-    stp     x2, x30, [sp, #-16]!
-    mrs     x0, esr_el2
-    mrs     x1, far_el2
-    mrs     x2, elr_el2
-    bl      stub_record_fault
-    mrs     x0, elr_el2
-    add     x0, x0, #4
-    msr     elr_el2, x0
-    ldp     x2, x30, [sp], #16
-    ldp     x0, x1, [sp], #16
-    eret
+    fault_skip_handler sync_current, 2, stub_record_fault
 
 unexpected:
     mrs     x0, esr_el2

@@ -114,10 +114,6 @@ realm_marked_call:
 /* EL1 vectors: a synchronous exception from the stub itself (an injected
  * external abort, say) is recorded and the instruction skipped; IRQs go to
  * the timer test. */
-.macro ventry target
-    .balign 0x80
-    b       \target
-.endm
     .balign 0x800
 el1_vectors:
     ventry  unexpected
@@ -132,19 +128,7 @@ el1_vectors:
     ventry  unexpected
     .endr
 
-sync_current:
-    stp     x0, x1, [sp, #-16]!
-    stp     x2, x30, [sp, #-16]!
-    mrs     x0, esr_el1
-    mrs     x1, far_el1
-    mrs     x2, elr_el1
-    bl      realm_record_fault
-    mrs     x0, elr_el1
-    add     x0, x0, #4
-    msr     elr_el1, x0
-    ldp     x2, x30, [sp], #16
-    ldp     x0, x1, [sp], #16
-    eret
+    fault_skip_handler sync_current, 1, realm_record_fault
 
 irq_current:
     stp     x0, x1, [sp, #-16]!
