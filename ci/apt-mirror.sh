@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Print "URI KEYRING" of the Debian mirror that this machine's own apt sources
 # use for suite $1 (e.g. bookworm).  Reads deb822 *.sources files and one-line
-# *.list files; prints nothing and exits 1 when no source names that suite.
+# *.list files where apt itself reads them (apt-config: /etc/apt unless
+# APT_CONFIG says otherwise, as in the Docker build); prints nothing and exits
+# 1 when no source names that suite.
 # Sourced by ci/install.sh and images/linux/fetch.sh so that no registry host
 # name is ever written into this repository.
 set -euo pipefail
@@ -42,12 +44,16 @@ parse_list() {
     ' "$1"
 }
 
-for f in /etc/apt/sources.list.d/*.sources; do
+list=/etc/apt/sources.list parts=/etc/apt/sources.list.d/
+if command -v apt-config >/dev/null 2>&1; then
+    eval "$(apt-config shell list Dir::Etc::sourcelist/f parts Dir::Etc::sourceparts/d)"
+fi
+for f in "$parts"*.sources; do
     [ -f "$f" ] || continue
     out=$(parse_deb822 "$f")
     if [ -n "$out" ]; then echo "$out"; exit 0; fi
 done
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+for f in "$list" "$parts"*.list; do
     [ -f "$f" ] || continue
     out=$(parse_list "$f")
     if [ -n "$out" ]; then echo "$out"; exit 0; fi

@@ -4,8 +4,12 @@
 # Python venv in .venv with the package and its test extras, the TCG plugin and
 # the firmware images.  Idempotent: every step checks before it acts.
 #
-#   ci/install.sh            everything
-#   ci/install.sh --no-apt   skip the apt step (packages already present)
+#   ci/install.sh              everything
+#   ci/install.sh --no-apt     skip the apt step (packages already present)
+#   ci/install.sh --only S,..  only the named steps, in this order: apt, deps
+#                              (.venv with the package's dependencies, not the
+#                              package), venv, build.  The Dockerfile installs
+#                              step by step so its layers cache apart.
 set -euo pipefail
 
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,14 +20,26 @@ die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
 trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
 
 QEMU_MIN_MAJOR=10
-do_apt=1
-for arg in "$@"; do
-    case "$arg" in
-        --no-apt) do_apt=0 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-        *) die "unknown argument '$arg' (try --help)" ;;
+# Steps in the order they run.  "deps" (the package's dependencies alone) is
+# part of "venv" and runs only when named with --only.
+ALL_STEPS="apt deps venv build"
+steps="apt venv build"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --no-apt) steps="${steps/apt /}" ;;
+        --only)
+            [ $# -ge 2 ] || die "--only needs a comma-separated list of steps ($ALL_STEPS)"
+            steps="${2//,/ }"
+            shift ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        *) die "unknown argument '$1' (try --help)" ;;
     esac
+    shift
 done
+for s in $steps; do
+    case " $ALL_STEPS " in *" $s "*) ;; *) die "unknown step '$s' (steps: $ALL_STEPS)" ;; esac
+done
+want_step() { case " $steps " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # --- which Debian ----------------------------------------------------------
 [ -r /etc/os-release ] || die "/etc/os-release is missing: this script supports Debian 12 and 13 only"
@@ -73,7 +89,11 @@ enable_backports() {
     # Add $qemu_suite from the mirror the machine's own sources name for
     # $codename.  Backports suites are NotAutomatic: nothing is taken from
     # them unless asked for with -t, so libc and friends never move.
-    local list=/etc/apt/sources.list.d/cca-cosim-backports.sources mirror uri key
+    # The file goes where apt reads source parts (normally
+    # /etc/apt/sources.list.d; a Docker build points apt elsewhere).
+    local parts=/etc/apt/sources.list.d/ list mirror uri key
+    eval "$(apt-config shell parts Dir::Etc::sourceparts/d)"
+    list="${parts}cca-cosim-backports.sources"
     if [ -f "$list" ]; then log "apt: $qemu_suite already enabled ($list)"; return; fi
     mirror="$(ci/apt-mirror.sh "$codename")" || die "no apt source for '$codename' found in /etc/apt: cannot tell which mirror to take $qemu_suite from"
     read -r uri key <<<"$mirror"
@@ -114,26 +134,51 @@ install_apt() {
     log "apt: $(qemu-system-aarch64 --version | head -1)"
 }
 
-install_venv() {
-    local py=/usr/bin/python3 stamp=.venv/.cosim-installed want
+make_venv() {
+    local py=/usr/bin/python3
     [ -x "$py" ] || py="$(command -v python3)" || die "python3 not found"
     "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "$py is older than Python 3.11"
     if [ ! -x .venv/bin/python ]; then
         log "venv: creating .venv with $py"
         "$py" -m venv .venv || die "python3 -m venv failed (is python3-venv installed?)"
     fi
+}
+
+pip_logged() {
+    # pip with its chatter in build/pip.log; the tail is shown on failure.
+    mkdir -p build
+    if ! .venv/bin/python -m pip "$@" >>build/pip.log 2>&1; then
+        tail -n 25 build/pip.log >&2
+        die "pip $* failed (full log: build/pip.log)"
+    fi
+}
+
+install_deps() {
+    # The dependencies pyproject.toml lists (with the test extras), without
+    # the package: needs pyproject.toml alone, so it caches apart from the code.
+    local reqs
+    make_venv
+    mapfile -t reqs < <(.venv/bin/python -c 'import tomllib
+p = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print("\n".join(p["dependencies"] + p["optional-dependencies"]["test"]))')
+    log "venv: installing the dependencies of pyproject.toml (log: build/pip.log)"
+    mkdir -p build && : >build/pip.log
+    pip_logged install --upgrade pip
+    pip_logged install "${reqs[@]}"
+}
+
+install_venv() {
+    local stamp=.venv/.cosim-installed want
+    make_venv
     want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && .venv/bin/python -c 'import cosim' 2>/dev/null; then
         log "venv: package up to date"
         return
     fi
     log "venv: installing cosim with test extras (log: build/pip.log)"
-    mkdir -p build
-    if ! { .venv/bin/python -m pip install --upgrade pip &&
-           .venv/bin/python -m pip install -e '.[test]'; } >build/pip.log 2>&1; then
-        tail -n 25 build/pip.log >&2
-        die "pip install of the cosim package failed (full log: build/pip.log)"
-    fi
+    mkdir -p build && : >build/pip.log
+    pip_logged install --upgrade pip
+    pip_logged install -e '.[test]'
     echo "$want" >"$stamp"
 }
 
@@ -144,7 +189,8 @@ build() {
     make -s -C images PYTHON="$top/.venv/bin/python" || die "building the firmware images failed"
 }
 
-[ "$do_apt" = 0 ] || install_apt
-install_venv
-build
+! want_step apt || install_apt
+! want_step deps || install_deps
+! want_step venv || install_venv
+! want_step build || build
 log "done"
