@@ -68,13 +68,19 @@ class Trace:
         lock = threading.Lock()
 
         def sink(event: Event) -> None:
-            line = json.dumps(event, separators=(",", ":"), default=str)
+            line = _jsonl(event)
             with lock:
-                stream.write(line + "\n")
+                stream.write(line)
                 stream.flush()
 
         self._files.append(stream)
         self.subscribe(sink)
+
+    def dump(self, stream: IO[str]) -> int:
+        """Write the retained events to `stream` as JSON lines; returns how many."""
+        events = self.history()
+        stream.writelines(_jsonl(e) for e in events)
+        return len(events)
 
     def history(self, kind: str | None = None) -> list[Event]:
         """The retained events, oldest first, optionally only those of `kind`."""
@@ -88,6 +94,10 @@ class Trace:
         """Retained events matching `predicate`, oldest first (at most the `last` ones)."""
         found = [e for e in self.history() if predicate(e)]
         return found[-last:] if last else found
+
+
+def _jsonl(event: Event) -> str:
+    return json.dumps(event, separators=(",", ":"), default=str) + "\n"
 
 
 def read_jsonl(lines: Iterable[str]) -> Iterator[Event]:

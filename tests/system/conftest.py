@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +21,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/system" in str(item.fspath):
             item.add_marker(pytest.mark.system)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
+    """Keep each phase's report on the item, so fixtures can tell a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def save_failure_traces(item: pytest.Item, platforms: list[Platform]) -> None:
+    """With COSIM_RESULTS set (CI, the Docker image), a failed test leaves the
+    trace of each platform it started in $COSIM_RESULTS/traces/, as JSON lines
+    for `cosim trace`."""
+    results = os.environ.get("COSIM_RESULTS")
+    report = getattr(item, "rep_call", None)
+    if not results or report is None or not report.failed:
+        return
+    out = Path(results) / "traces"
+    out.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.nodeid)
+    for i, p in enumerate(platforms):
+        with open(out / f"{name}.{i}.jsonl", "w") as f:
+            p.trace.dump(f)
 
 
 def qemu_children() -> list[int]:
@@ -53,8 +79,9 @@ def no_leftovers() -> Iterator[None]:
 
 
 @pytest.fixture
-def make_platform() -> Iterator:
-    """Start platforms with the given config fields; all are stopped at the end."""
+def make_platform(request: pytest.FixtureRequest) -> Iterator:
+    """Start platforms with the given config fields; all are stopped at the end
+    (and their traces kept when the test failed, see save_failure_traces)."""
     started: list[Platform] = []
 
     def make(**fields: object) -> Platform:
@@ -66,3 +93,4 @@ def make_platform() -> Iterator:
     yield make
     for p in started:
         p.stop()
+    save_failure_traces(request.node, started)

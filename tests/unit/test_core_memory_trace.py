@@ -56,6 +56,9 @@ def test_trace_history_sinks_and_jsonl() -> None:
     assert len(events) == 6 and events[-1]["kind"] == "gpt"
     assert all("t" in e for e in events)
     json.dumps(events)
+    dumped = io.StringIO()
+    assert t.dump(dumped) == 3
+    assert list(read_jsonl(dumped.getvalue().splitlines())) == t.history()
 
 
 def test_trace_without_history_records_nothing() -> None:
