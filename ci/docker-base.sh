@@ -3,9 +3,9 @@
 # BASE).  Present: nothing to do.  Else try `docker pull`; when no registry
 # answers (as on machines without one), create it locally: debootstrap a
 # minimal root file system of that Debian suite from the mirror this machine's
-# apt sources name (ci/apt-mirror.sh), drop every trace of that mirror from it,
-# and `docker import` it under the tag.  Needs root for debootstrap, which it
-# installs from Debian when missing.
+# apt sources name (ci/docker-registry.sh mirror), drop every trace of that
+# mirror from it, and `docker import` it under the tag.  Needs root for
+# debootstrap, which it installs from Debian when missing.
 #
 #   ci/docker-base.sh [debian:SUITE]
 set -euo pipefail
@@ -48,11 +48,8 @@ if ! command -v debootstrap >/dev/null 2>&1; then
 fi
 [ -e "/usr/share/debootstrap/scripts/$suite" ] || die "this debootstrap does not know suite '$suite'"
 
-# The mirror: the one this machine uses for $suite, else the one it uses for
-# its own suite (the same Debian archive carries both).
-. /etc/os-release
-mirror="$(ci/apt-mirror.sh "$suite" || ci/apt-mirror.sh "${VERSION_CODENAME:-none}")" ||
-    die "no Debian mirror named in /etc/apt for '$suite' or '${VERSION_CODENAME:-}': cannot debootstrap"
+mirror="$(ci/docker-registry.sh mirror "$suite")" ||
+    die "this machine's apt sources name no Debian mirror for '$suite' (nor, on Debian, for its own suite): cannot debootstrap"
 read -r uri keyring <<<"$mirror"
 keyopt=()
 [ "$keyring" = "-" ] || keyopt=(--keyring="$keyring")

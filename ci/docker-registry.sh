@@ -28,16 +28,21 @@ SECRET=/run/secrets/cosim-registry
 note() { printf '[docker-registry] %s\n' "$*" >&2; }
 die() { printf '[docker-registry] ERROR: %s\n' "$*" >&2; exit 1; }
 
-host_codename() { (. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-none}") || echo none; }
+debian_codename() {
+    # This machine's Debian codename; nothing on other systems (an Ubuntu
+    # machine's mirror carries no Debian suites).
+    (. /etc/os-release 2>/dev/null && [ "${ID:-}" = debian ] && echo "${VERSION_CODENAME:-}") || true
+}
 
 mirror() {
-    # The mirror this machine names for $1, else the one it names for its own
-    # suite with the same ending (bookworm-security for trixie-security): one
-    # Debian archive carries every suite.
+    # The mirror this machine names for $1, else, on Debian, the one it names
+    # for its own suite with the same ending (bookworm-security for
+    # trixie-security): one Debian archive carries every suite.
     local suite="$1" host tail=""
-    host="$(host_codename)"
+    host="$(debian_codename)"
     case "$suite" in *-*) tail="-${suite#*-}" ;; esac
-    "$top/ci/apt-mirror.sh" "$suite" || "$top/ci/apt-mirror.sh" "$host$tail"
+    "$top/ci/apt-mirror.sh" "$suite" && return
+    [ -n "$host" ] && "$top/ci/apt-mirror.sh" "$host$tail"
 }
 
 pip_settings() {
@@ -63,20 +68,23 @@ collect() {
     # shellcheck disable=SC2064
     trap "rm -rf '$dir'" RETURN EXIT
 
-    uri="$(mirror "$suite")" || die "no Debian mirror in this machine's apt sources for '$suite'"
-    read -r uri key <<<"$uri"
-    local opt=""
-    [ "$key" = "-" ] || opt=" [signed-by=$key]"
-    {
-        echo "deb$opt $uri $suite main"
-        echo "deb$opt $uri $suite-updates main"
-        if sec="$(mirror "$suite-security")"; then
-            read -r securi seckey <<<"$sec"
-            opt=""
-            [ "$seckey" = "-" ] || opt=" [signed-by=$seckey]"
-            echo "deb$opt $securi $suite-security main"
-        fi
-    } >"$dir/apt-sources.list"
+    if uri="$(mirror "$suite")"; then
+        read -r uri key <<<"$uri"
+        local opt=""
+        [ "$key" = "-" ] || opt=" [signed-by=$key]"
+        {
+            echo "deb$opt $uri $suite main"
+            echo "deb$opt $uri $suite-updates main"
+            if sec="$(mirror "$suite-security")"; then
+                read -r securi seckey <<<"$sec"
+                opt=""
+                [ "$seckey" = "-" ] || opt=" [signed-by=$seckey]"
+                echo "deb$opt $securi $suite-security main"
+            fi
+        } >"$dir/apt-sources.list"
+    else
+        note "this machine's apt sources name no Debian mirror: the build uses the base image's own"
+    fi
 
     # apt's transport settings; values that are paths on this machine cannot
     # be used in the build (the CA bundle travels as ca.pem instead).
