@@ -61,6 +61,7 @@ APT_PACKAGES=(
     device-tree-compiler        # dtc: readable device-tree dumps in error reports
 )
 QEMU_PACKAGE=qemu-system-arm    # provides qemu-system-aarch64
+QEMU_SAME_VERSION=(qemu-system-common qemu-system-data)   # it needs these at its version
 APT_LOG="$top/build/apt.log"
 
 qemu_major() {
@@ -120,15 +121,15 @@ install_apt() {
     [ -z "$qemu_suite" ] || enable_backports
     log "apt: apt-get update"
     apt_run update
-    if [ -n "$qemu_suite" ]; then
-        log "apt: installing $QEMU_PACKAGE from $qemu_suite"
-        apt_run install -y --no-install-recommends -t "$qemu_suite" "$QEMU_PACKAGE"
-    else
-        log "apt: installing $QEMU_PACKAGE"
-        apt_run install -y --no-install-recommends "$QEMU_PACKAGE"
-    fi
-    log "apt: installing ${APT_PACKAGES[*]}"
-    apt_run install -y --no-install-recommends "${APT_PACKAGES[@]}"
+    # One transaction, with only the QEMU packages taken from $qemu_suite
+    # (PKG/SUITE; apt does not carry that choice over to their exact-version
+    # dependencies, hence the list).  -t SUITE would raise the whole suite for
+    # the transaction: on a fresh Debian 12 it took libbpf1 and then libelf1
+    # from backports, which gdb-multiarch's libdw1 from bookworm cannot live with.
+    local qemu=("$QEMU_PACKAGE" "${QEMU_SAME_VERSION[@]}")
+    [ -z "$qemu_suite" ] || qemu=("${qemu[@]/%//$qemu_suite}")
+    log "apt: installing ${qemu[*]} ${APT_PACKAGES[*]}"
+    apt_run install -y --no-install-recommends "${qemu[@]}" "${APT_PACKAGES[@]}"
     major="$(qemu_major)"
     [ "${major:-0}" -ge "$QEMU_MIN_MAJOR" ] || die "QEMU $major.x installed, need >= $QEMU_MIN_MAJOR.0"
     log "apt: $(qemu-system-aarch64 --version | head -1)"
