@@ -110,6 +110,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(platform_config(args), open_trace(args))
 
 
+def cmd_realm_run(args: argparse.Namespace) -> int:
+    from .realm_run import cmd_realm_run as run
+
+    return run(args, open_trace(args))
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     path = BENCH_DIR / f"{args.name}.py"
     if not path.is_file():
@@ -187,6 +193,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_platform_args(p)
     p.add_argument("--timeout", type=float, default=0, help="stop after this many seconds")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("realm", help="run Linux as a realm (realm run)")
+    realm_sub = p.add_subparsers(dest="realm_command", metavar="COMMAND", parser_class=_Parser)
+    realm_sub.required = True
+    from .realm_run import add_arguments
+
+    p = realm_sub.add_parser("run", help="boot a kernel as a realm through the KVM-style VMM "
+                                         "(default: the fetched Debian kernel), with its "
+                                         "console here; ends with a summary")
+    add_arguments(p)
+    p.set_defaults(func=cmd_realm_run)
 
     p = sub.add_parser("bench", help="run a benchmark (smc, gpt, realm) and print its figures")
     p.add_argument("name", help="benchmark name (a file in bench/)")

@@ -28,6 +28,7 @@ from ..rmm.abi import (
     PSCI_AFFINITY_INFO_FIDS,
     PSCI_CPU_ON_FIDS,
     PSCI_CPU_SUSPEND_FIDS,
+    REALM_ERROR_INDEX_SYSTEM_OFF,
     REC_ENTER_EMUL_MMIO,
     REC_ENTER_RIPAS_RESPONSE,
     REC_ENTER_TRAP_WFI,
@@ -135,7 +136,9 @@ class Vcpu:
             # not runnable (it called PSCI CPU_OFF): wait for a CPU_ON
             self.on = False
             return
-        if status == RmiStatus.ERROR_REALM and self.vm.stopping.is_set():
+        if status == RmiStatus.ERROR_REALM and index == REALM_ERROR_INDEX_SYSTEM_OFF:
+            # Another vCPU's PSCI SYSTEM_OFF/RESET turned the realm off first.
+            self.vm.realm_is_off(self.index)
             return
         name = RmiStatus(status).name if status in RmiStatus._value2member_map_ else hex(status)
         raise VcpuError(f"vCPU {self.index}: RMI_REC_ENTER failed: RMI_{name} (index {index})")

@@ -51,7 +51,12 @@ UNASSIGNED_MMIO_REPORTS = 8
 
 
 class RealmVmError(Exception):
-    """A realm that cannot be built or run as asked (one line, for the user)."""
+    """A realm that cannot be built or run as asked (one line, for the user);
+    `usage` when the user's input is what is wrong."""
+
+    def __init__(self, message: str, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 @dataclass
@@ -128,6 +133,7 @@ class RealmVm:
         self._kick_lock = threading.Lock()
         self._kicks = 0
         self._unassigned: Counter[int] = Counter()
+        self._realm_off = False
         self.kernel = self._load_kernel()
         self.initrd = self._load_initrd()
         self.placement = self._place()
@@ -139,6 +145,7 @@ class RealmVm:
         self.features: FeatureRegister0 | None = None
         self.dtb = b""
         self.build_seconds = 0.0
+        self.run_started = 0.0
         self.teardown_seconds = 0.0
         self.rim = b""
         """The RIM the realm was built with, as the host predicts it."""
@@ -149,7 +156,7 @@ class RealmVm:
         try:
             return KernelImage.load(self.config.kernel)
         except KernelImageError as exc:
-            raise RealmVmError(str(exc)) from None
+            raise RealmVmError(str(exc), usage=True) from None
 
     def _load_initrd(self) -> bytes:
         path = self.config.initrd
@@ -158,9 +165,12 @@ class RealmVm:
         try:
             return Path(path).read_bytes()
         except FileNotFoundError:
-            raise RealmVmError(f"initrd {path} does not exist") from None
+            raise RealmVmError(f"initrd {path} does not exist", usage=True) from None
+        except IsADirectoryError:
+            raise RealmVmError(f"initrd {path} is a directory", usage=True) from None
         except OSError as exc:
-            raise RealmVmError(f"cannot read initrd {path}: {exc.strerror}") from None
+            raise RealmVmError(f"cannot read initrd {path}: {exc.strerror}", usage=True) \
+                from None
 
     def _place(self) -> Placement:
         """kvmtool-like: the kernel at the start of RAM, the initrd at the next
@@ -178,7 +188,7 @@ class RealmVm:
                 f"({k.image_size >> 20} MiB with its BSS), the initrd "
                 f"({len(self.initrd) >> 20} MiB) and the device tree need "
                 f"{(dtb - base) >> 20} MiB, plus {MIN_FREE_RAM >> 20} MiB to run: give at "
-                f"least {_align_up(need, MIB) >> 20}M")
+                f"least {_align_up(need, MIB) >> 20}M", usage=True)
         return Placement(kernel=base, entry=base + k.entry_offset, kernel_end=kernel_end,
                          initrd=initrd, initrd_end=initrd_end, dtb=dtb)
 
@@ -288,16 +298,20 @@ class RealmVm:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def run(self, timeout: float = 0.0, input_stream=None) -> RunResult:  # type: ignore[no-untyped-def]
+    def run(self, timeout: float = 0.0, input_stream=None,  # type: ignore[no-untyped-def]
+            rsi_timeout: float = 0.0) -> RunResult:
         """Run every vCPU until the guest powers off, `timeout` seconds pass (0:
-        no limit), the user quits, or something fails."""
+        no limit), the user quits, or something fails.  With `rsi_timeout`, a
+        guest that shows no sign of knowing it is a realm by then (no RSI call,
+        no RIPAS change, no access through the unprotected alias) is stopped:
+        its kernel lacks realm support."""
         machine = self.platform.machine
         assert machine is not None
         if not self.vcpus:
             raise RealmVmError("build() the realm before running it")
         if input_stream is not None:
             self.console.start_input(input_stream, self.uart.feed, lambda: self.uart.rx_room)
-        t0 = time.monotonic()
+        t0 = self.run_started = time.monotonic()
         programs = [self.stub.start_program(v.index, v.run, f"vCPU {v.index}")
                     for v in self.vcpus]
         result: RunResult | None = None
@@ -311,6 +325,14 @@ class RealmVm:
                     result = RunResult("error", time.monotonic() - t0, str(err), failed[0].cpu)
                 elif self.outcome is not None:
                     result = RunResult(self.outcome, time.monotonic() - t0)
+                elif self._realm_off:
+                    # a vCPU saw the realm off before the one whose exit did it
+                    # reported how; give that one a moment
+                    for _ in range(100):
+                        if self.outcome is not None:
+                            break
+                        time.sleep(0.01)
+                    result = RunResult(self.outcome or "off", time.monotonic() - t0)
                 elif all(p.finished.is_set() for p in programs):
                     result = RunResult("error", time.monotonic() - t0,
                                        "every vCPU stopped without the guest powering off")
@@ -318,6 +340,9 @@ class RealmVm:
                     result = RunResult("quit", time.monotonic() - t0)
                 elif timeout and time.monotonic() - t0 > timeout:
                     result = RunResult("timeout", time.monotonic() - t0)
+                elif rsi_timeout and time.monotonic() - t0 > rsi_timeout \
+                        and not self.realm_aware():
+                    result = RunResult("no-rsi", time.monotonic() - t0)
         except KeyboardInterrupt:
             result = RunResult("interrupted", time.monotonic() - t0)
         finally:
@@ -327,7 +352,19 @@ class RealmVm:
         for v in self.vcpus:
             self.stats.exits.update(v.exits)
             self.stats.enters += v.enters
+        if self.platform.rmm is not None:
+            self.stats.rsi.update(self.platform.rmm.rsi_counts)
         return result
+
+    def realm_aware(self) -> bool:
+        """Whether the guest has shown it knows it runs in a realm: RSI calls the
+        platform's RMM saw, or what a host sees of them (a RIPAS change, an
+        access through the unprotected alias)."""
+        rmm = self.platform.rmm
+        if rmm is not None and any(name.startswith("RSI_") for name in list(rmm.rsi_counts)):
+            return True
+        return any(count for v in self.vcpus for name, count in list(v.exits.items())
+                   if name.startswith(("RIPAS", "mmio", "fault: shared")))
 
     def _stop_programs(self, programs: list[Program]) -> None:
         machine = self.platform.machine
@@ -361,6 +398,12 @@ class RealmVm:
             self.outcome = how
         self.stopping.set()
         self.kick_all(cpu)
+
+    def realm_is_off(self, cpu: int) -> None:
+        """RMI_REC_ENTER said the realm is off: another vCPU's SYSTEM_OFF or
+        RESET exit is being handled (run() waits for it to say which)."""
+        self._realm_off = True
+        self.stopping.set()
 
     def kick_all(self, cpu: int) -> None:
         for v in self.vcpus:

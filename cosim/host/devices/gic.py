@@ -90,8 +90,8 @@ GICR_TYPER_PROC_SHIFT = 8
 class Irq:
     """One interrupt's state at the (virtual) distributor or redistributor."""
 
-    __slots__ = ("active", "edge", "enabled", "group1", "in_lr", "intid", "line", "pending",
-                 "priority", "route", "target")
+    __slots__ = ("active", "edge", "enabled", "group1", "in_lr", "intid", "latched_in_lr", "line",
+                 "pending", "priority", "route", "target")
 
     def __init__(self, intid: int, target: int) -> None:
         self.intid = intid
@@ -110,6 +110,8 @@ class Irq:
         self.target = target
         """The vCPU the interrupt goes to (SPIs: from route)."""
         self.in_lr = False
+        self.latched_in_lr = False
+        """The pending state in its list register came from the latch (not the line)."""
 
     @property
     def is_pending(self) -> bool:
@@ -238,8 +240,8 @@ class VGic:
                 irq.in_lr = False
                 state = lr >> ICH_LR_STATE_SHIFT
                 irq.active = bool(state & LR_ACTIVE)
-                if state & LR_PENDING and irq.edge:
-                    irq.pending = True
+                if state & LR_PENDING and irq.latched_in_lr:
+                    irq.pending = True  # not taken yet: keep the latched edge
                 self._touch(irq)
 
     def entry_lrs(self, cpu: int) -> tuple[list[int], int]:
@@ -256,10 +258,15 @@ class VGic:
             slots = self._lrs[cpu]
             for i, irq in enumerate(chosen[:self.num_lrs]):
                 state = LR_ACTIVE if irq.active else 0
+                irq.latched_in_lr = False
+                # A level interrupt is not presented pending while active: the
+                # guest's handler quiets its source before the EOI.
                 if irq.is_pending and (irq.edge or not irq.active):
                     state |= LR_PENDING
-                    if irq.edge:
-                        irq.pending = False
+                    # acknowledging clears a latched pending state (IHI 0069
+                    # 4.1.2), so the list register now holds it
+                    irq.latched_in_lr = irq.pending
+                    irq.pending = False
                 lrs[i] = (state << ICH_LR_STATE_SHIFT | (ICH_LR_GROUP if irq.group1 else 0)
                           | irq.priority << ICH_LR_PRIORITY_SHIFT
                           | (irq.intid & ICH_LR_VINTID_MASK))
