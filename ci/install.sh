@@ -31,8 +31,8 @@ done
 . /etc/os-release
 codename="${VERSION_CODENAME:-}"
 case "${ID:-}:$codename" in
-    debian:bookworm) qemu_suite="bookworm-backports" ;;
-    debian:trixie) qemu_suite="" ;;   # trixie itself carries QEMU 10.0
+    debian:bookworm) qemu_suite="bookworm-backports"; libarchive=libarchive13 ;;
+    debian:trixie) qemu_suite=""; libarchive=libarchive13t64 ;;   # trixie itself carries QEMU 10.0
     *) die "unsupported system '${PRETTY_NAME:-unknown}': need Debian 12 (bookworm) or 13 (trixie)" ;;
 esac
 log "system: ${PRETTY_NAME:-$ID $codename}"
@@ -43,6 +43,7 @@ APT_PACKAGES=(
     gdb-multiarch
     python3 python3-venv python3-dev
     device-tree-compiler        # dtc: readable device-tree dumps in error reports
+    "$libarchive"               # libarchive-c writes the realm initramfs with it
 )
 QEMU_PACKAGE=qemu-system-arm    # provides qemu-system-aarch64
 APT_LOG="$top/build/apt.log"
