@@ -64,5 +64,9 @@ def run(args: argparse.Namespace) -> int:
     except ImagesError as exc:
         print(f"cosim images: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cosim images: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"cosim images: {result.message}")
     return 0
