@@ -42,7 +42,8 @@ _UNREACHABLE = re.compile(
     r"Connection (refused|timed out|failed)|No route to host|Network is unreachable|"
     r"Could not wait for server fd|Unable to fetch some archives")
 _UNSIGNED = re.compile(r"NO_PUBKEY|is not signed|couldn't be verified|EXPKEYSIG|BADSIG|"
-                       r"invalid signature|not valid yet|is no longer valid")
+                       r"invalid signature")
+_STALE = re.compile(r"is expired|is not valid yet|is no longer valid")
 _NO_SUITE = re.compile(r"does not have a Release file|404\s+Not Found")
 
 
@@ -253,6 +254,9 @@ class PrivateApt:
             key = self.mirror.keyring or "apt's trusted keys"
             return AptError(f"apt could not verify the signature of {self.mirror.uri} with "
                             f"{key}: {first} {where}")
+        if _STALE.search(every):
+            return AptError(f"a Release file of {self.mirror.uri} is out of date (a stale "
+                            f"mirror, or a wrong clock): {first} {where}")
         if _NO_SUITE.search(every) and not _UNREACHABLE.search(every):
             return AptError(f"the mirror {self.mirror.uri} lacks a suite: {first} {where}")
         if _UNREACHABLE.search(every):

@@ -217,6 +217,27 @@ def cache_lock(root: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def with_current_initramfs(images: RealmImages) -> RealmImages:
+    """IMAGES, with the initramfs rebuilt first if it was made from another /init (or other
+    inputs) than this checkout's.  The caller holds the cache lock."""
+    if images.busybox is None:
+        raise ImagesMissing(f"{images.cache / MANIFEST} names no busybox: run `cosim images "
+                            "fetch --refresh`")
+    inputs = InitramfsInputs(images.busybox, images.modules)
+    current = recipe(inputs)
+    if images.initrd.is_file() and current == images.initramfs_recipe:
+        return images
+    images = replace(images, initramfs_recipe=build_initramfs(inputs, images.initrd))
+    write_manifest(images)
+    return images
+
+
+def initramfs_is_current(images: RealmImages) -> bool:
+    return (images.busybox is not None and images.initrd.is_file()
+            and recipe(InitramfsInputs(images.busybox, images.modules))
+            == images.initramfs_recipe)
+
+
 def load_images(cache: Path | None = None) -> RealmImages:
     """The images in CACHE (default: default_cache_dir()), never touching the network.
     Raises ImagesMissing (one line) when there are none.  If the initramfs is older than
@@ -224,15 +245,7 @@ def load_images(cache: Path | None = None) -> RealmImages:
     modules first."""
     root = cache if cache is not None else default_cache_dir()
     images = read_manifest(root)
-    if images.busybox is None:
-        raise ImagesMissing(f"{root / MANIFEST} names no busybox: run `cosim images fetch "
-                            "--refresh`")
-    inputs = InitramfsInputs(images.busybox, images.modules)
-    if images.initrd.is_file() and recipe(inputs) == images.initramfs_recipe:
+    if initramfs_is_current(images):
         return images
     with cache_lock(root):
-        images = read_manifest(root)
-        if not images.initrd.is_file() or recipe(inputs) != images.initramfs_recipe:
-            images = replace(images, initramfs_recipe=build_initramfs(inputs, images.initrd))
-            write_manifest(images)
-    return images
+        return with_current_initramfs(read_manifest(root))

@@ -14,10 +14,25 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .apt import Mirror, PrivateApt, machine_codename, machine_mirror, \
-    machine_proxies, sha256_file
-from .cache import LOCAL_SUITE, CacheLayout, PackageRef, RealmImages, cache_lock, \
-    kernel_dir_name, load_images, write_manifest
+from .apt import (
+    Mirror,
+    PrivateApt,
+    machine_codename,
+    machine_mirror,
+    machine_proxies,
+    sha256_file,
+)
+from .cache import (
+    LOCAL_SUITE,
+    CacheLayout,
+    PackageRef,
+    RealmImages,
+    cache_lock,
+    kernel_dir_name,
+    read_manifest,
+    with_current_initramfs,
+    write_manifest,
+)
 from .debs import DebInfo, deb_info, read_files
 from .errors import ImagesError, ImagesMissing, MirrorUnreachable
 from .initramfs import InitramfsInputs, build_initramfs
@@ -88,8 +103,9 @@ def _satisfies(images: RealmImages, opts: FetchOptions) -> bool:
 
 
 def _cached(cache: Path) -> RealmImages | None:
+    """The images in CACHE, initramfs up to date (the caller holds the lock)."""
     try:
-        return load_images(cache)
+        return with_current_initramfs(read_manifest(cache))
     except ImagesMissing:
         return None
 
@@ -134,6 +150,8 @@ def _fetch_apt(layout: CacheLayout, opts: FetchOptions, existing: RealmImages | 
             kernel = resolve_kernel(apt.index(suite, kernel_package), opts.kernel_version)
         except PackageMissing as exc:
             failures.append(str(exc))
+            if suite != opts.suites[-1]:
+                say(f"{exc}; trying the next suite")
             continue
         busybox = resolve_busybox(apt.index(codename, BUSYBOX.__eq__))
         if existing is not None and _same_kernel(existing, kernel) and (
@@ -145,7 +163,10 @@ def _fetch_apt(layout: CacheLayout, opts: FetchOptions, existing: RealmImages | 
             return _download_and_install(layout, apt, kernel, busybox, opts, say)
         except (KernelConfigError, ModuleMissing) as exc:   # only raised with opts.check
             failures.append(str(exc))
-            say(str(exc))
+            if suite != opts.suites[-1]:
+                say(f"{exc}; trying the next suite")
+    if len(failures) == 1:
+        raise ImagesError(failures[0])
     raise ImagesError("no usable kernel: " + "; ".join(failures))
 
 

@@ -22,19 +22,19 @@ class Requirement:
 
 
 REQUIREMENTS = (
-    Requirement("ARM_CCA_GUEST", BUILT_IN_OR_MODULE, "realm guest support (RSI, arm-cca-guest)"),
-    Requirement("TSM_REPORTS", BUILT_IN_OR_MODULE, "configfs TSM reports (attestation)"),
+    Requirement("ARM_CCA_GUEST", BUILT_IN_OR_MODULE, "realm guest support, RSI and arm-cca-guest"),
+    Requirement("TSM_REPORTS", BUILT_IN_OR_MODULE, "configfs TSM reports, for attestation"),
     Requirement("CONFIGFS_FS", BUILT_IN_OR_MODULE, "configfs, where TSM reports live"),
     Requirement("ARM64_4K_PAGES", BUILT_IN, "4 KiB pages, the RMM's granule"),
     Requirement("SERIAL_AMBA_PL011", BUILT_IN, "the PL011 UART the VMM emulates"),
     Requirement("SERIAL_AMBA_PL011_CONSOLE", BUILT_IN, "a console on the PL011"),
     Requirement("ARM_GIC_V3", BUILT_IN, "the GICv3 the VMM emulates"),
     Requirement("ARM_ARCH_TIMER", BUILT_IN, "the generic timer"),
-    Requirement("ARM_PSCI_FW", BUILT_IN, "PSCI (secondary CPUs, power off)"),
+    Requirement("ARM_PSCI_FW", BUILT_IN, "PSCI, for secondary CPUs and power off"),
     Requirement("BLK_DEV_INITRD", BUILT_IN, "an initramfs"),
     Requirement("RD_GZIP", BUILT_IN, "a gzip-compressed initramfs"),
     Requirement("DEVTMPFS", BUILT_IN, "devtmpfs for /dev"),
-    Requirement("BINFMT_SCRIPT", BUILT_IN, "#! scripts (/init)"),
+    Requirement("BINFMT_SCRIPT", BUILT_IN, "#! scripts, for /init"),
     Requirement("MODULES", BUILT_IN, "loadable modules"),
 )
 

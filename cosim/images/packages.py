@@ -10,7 +10,6 @@ downloaded."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -135,11 +134,3 @@ def resolve_kernel(index: PackageIndex, kernel_version: str | None = None) -> Ke
 def resolve_busybox(index: PackageIndex) -> PackageRef:
     return package_ref(_pick(index, BUSYBOX, None), index.suite)
 
-
-def kernel_release_of(names: Sequence[str]) -> str | None:
-    """The release in package names such as linux-binary-7.3.4+deb13-arm64."""
-    for name in names:
-        m = re.match(r"^linux-(?:image|base|binary|modules)-(\d.*)$", name)
-        if m:
-            return m.group(1)
-    return None

@@ -99,6 +99,8 @@ def test_machine_codename(tmp_path: Path) -> None:
      "could not verify the signature"),
     (["E: The repository 'http://m nosuch Release' does not have a Release file."], AptError,
      "lacks a suite"),
+    (["E: Release file for http://m/dists/sid/InRelease is expired (invalid since 20d). "
+      "Updates for this repository will not be applied."], AptError, "is out of date"),
     (["E: Can't find a source to download version '1' of 'x:arm64'"], AptError,
      "Can't find a source"),
 ])

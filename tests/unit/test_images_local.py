@@ -160,6 +160,17 @@ def test_initramfs_is_reproducible_and_rebuilt_when_init_changes(tmp_path: Path)
         imgs.initramfs_recipe
 
 
+@pytest.mark.timeout(60)
+def test_fetch_rebuilds_a_stale_initramfs_under_its_own_lock(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    debs = [*split_debs(tmp_path), busybox_deb(tmp_path)]
+    imgs = fetch_images(FetchOptions(cache, debs=debs), say=lambda s: None).images
+    first = imgs.initrd.read_bytes()
+    imgs.initrd.unlink()
+    again = fetch_images(FetchOptions(cache, debs=debs), say=lambda s: None)
+    assert again.action == "cached" and again.images.initrd.read_bytes() == first
+
+
 def test_old_kernel_without_realm_support(tmp_path: Path) -> None:
     """Debian 12's 6.1: one linux-image package with /boot files; no realm support."""
     cache = tmp_path / "cache"
