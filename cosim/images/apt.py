@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,34 +198,40 @@ class PrivateApt:
 
     # -- running apt ---------------------------------------------------------------------------
 
-    def run(self, tool: str, args: Sequence[str], desc: str = "", total: float | None = None,
+    def run(self, tool: str, args: Sequence[str], desc: str = "", total: int = 0,
             cwd: Path | None = None) -> str:
-        """Run apt-get/apt-cache/apt-helper; with DESC, a progress bar over TOTAL fed by
-        apt's Status-Fd (percentages of the bytes to fetch).  Returns stdout (stderr goes to
-        the log); raises AptError on failure."""
+        """Run apt-get/apt-helper; returns stdout (stderr goes to the log); raises AptError on
+        failure.  With DESC, a progress bar: over TOTAL bytes arriving in CWD when TOTAL is
+        given (apt-get download reports progress only per finished file), else over the
+        percentages of apt's Status-Fd (apt-get update)."""
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        status_r, status_w = os.pipe() if desc else (-1, -1)
-        cmd = [tool, *(["-o", f"APT::Status-Fd={status_w}"] if desc else []), *args]
-        progress = bar(desc, total or 100) if desc else None
+        use_status = bool(desc) and not total
+        status_r, status_w = os.pipe() if use_status else (-1, -1)
+        cmd = [tool, *(["-o", f"APT::Status-Fd={status_w}"] if use_status else []), *args]
+        progress = (bar(desc, total) if total else bar(desc, 100, unit="%")) if desc else None
+        follower = None
         try:
             with self.log.open("a") as log:
                 log.write(f"$ APT_CONFIG={self.conf} {' '.join(cmd)}\n")
                 log.flush()
                 proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
                                         env=self.env(), cwd=cwd,
-                                        pass_fds=(status_w,) if desc else ())
-                reader = None
-                if progress is not None:
+                                        pass_fds=(status_w,) if use_status else ())
+                if progress is not None and use_status:
                     os.close(status_w)
                     status_w = -1
-                    reader = threading.Thread(target=_follow_status,
-                                              args=(os.fdopen(status_r, errors="replace"),
-                                                    progress), daemon=True)
+                    status = os.fdopen(status_r, errors="replace")
                     status_r = -1
-                    reader.start()
+                    follower = threading.Thread(target=_follow_status, args=(status, progress),
+                                                daemon=True)
+                elif progress is not None and cwd is not None:
+                    follower = threading.Thread(target=_follow_directory,
+                                                args=(cwd, proc, progress), daemon=True)
+                if follower is not None:
+                    follower.start()
                 out, _ = proc.communicate()
-                if reader is not None:
-                    reader.join()
+                if follower is not None:
+                    follower.join()
                 if desc:
                     log.write(out)
         except OSError as exc:
@@ -319,6 +326,23 @@ def _follow_status(status: IO[str], progress: tqdm) -> None:
                 except ValueError:
                     continue
                 progress.update(max(0.0, done - progress.n))
+
+
+def _follow_directory(directory: Path, proc: subprocess.Popen[str], progress: tqdm) -> None:
+    """Feed the bytes of the files growing in DIRECTORY to a progress bar until PROC ends."""
+    def size() -> int:
+        return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+
+    start = size()
+    while True:
+        done = proc.poll() is not None
+        try:
+            progress.update(max(0, size() - start - progress.n))
+        except OSError:   # a partial file renamed while we looked
+            pass
+        if done:
+            return
+        time.sleep(0.2)
 
 
 def sha256_file(path: Path) -> str:
