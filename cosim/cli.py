@@ -15,6 +15,7 @@ from types import FrameType
 
 from .cli_text import describe_platform
 from .config import REPO_ROOT, ConfigError, GptMode, PlatformConfig, ViolationPolicy
+from .images import command as images_command
 from .machine.errors import MachineError
 from .trace import Trace, read_jsonl
 
@@ -153,6 +154,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_images(args: argparse.Namespace) -> int:
+    from .images.command import run
+
+    return run(args)
+
+
 def cmd_verify_token(args: argparse.Namespace) -> int:
     from .rmm.attestation import TokenError, verify_token
 
@@ -216,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="only events whose name matches this regex")
     p.add_argument("--summary", action="store_true", help="counts and times per command")
     p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("images", help="fetch or show the realm guest images (Debian's arm64 "
+                                      "kernel, the initramfs)")
+    images_command.add_arguments(p)
+    p.set_defaults(func=cmd_images)
 
     p = sub.add_parser("verify-token", help="verify a CCA attestation token (CBOR file)")
     p.add_argument("file", type=Path)
