@@ -323,6 +323,7 @@ class Platform:
                          (self.carveout_base - board.RAM_BASE) >> GRANULE_SHIFT)
             self.stub.reset()
             self.monitor.cpus_up.clear()
+        self.stub.set_counter_frequency(features["cntfrq_el0"])
         self.context_shape = shape_for(features)
         publish_shape(self.memory, self.carveout_base, self.context_shape)
         if self.world is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +91,6 @@ def build_cmdline(args: argparse.Namespace, command: list[str], challenge: bytes
 
 def run_realm(args: argparse.Namespace, trace: Trace) -> int:
     from .images import parse_command_status
-    from .platform import Platform
 
     command = list(args.command or [])
     if command[:1] == ["--"]:
@@ -110,29 +108,62 @@ def run_realm(args: argparse.Namespace, trace: Trace) -> int:
     pcfg = PlatformConfig(cpus=args.cpus, ram_size=platform_ram_for(args.mem), qemu=args.qemu,
                           gpt=GptMode(args.gpt or GptMode.AUTO.value))
     console = RealmConsole(echo=sys.stdout.buffer)
-    init_seen, init_at = console.watch(b"cosim-init: ready")
     rpv = bytes.fromhex(args.realm_pv).ljust(64, b"\0") if args.realm_pv else bytes(64)
     vm_cfg = RealmVmConfig(kernel=Path(kernel), initrd=Path(initrd) if initrd else None,
                            cmdline=cmdline, cpus=args.cpus, mem=args.mem,
                            hash_algo=HASH_ALGOS[args.measurement_algo], rpv=rpv)
-    t0 = time.monotonic()
+    header = f"realm: {args.cpus} vCPU(s), {args.mem >> 20} MiB, {args.measurement_algo}"
+    what = (f"{images.version} ({images.package_version}, {images.suite})"
+            if images is not None and Path(kernel) == images.kernel else str(kernel))
+    stdin = sys.stdin.buffer if not command and _usable_stdin() else None
+
+    def report(session: Session) -> None:
+        verdict = session.verdict
+        text = console.text()
+        verdict.command_status = parse_command_status(text)
+        if challenge is not None:
+            _check_attestation(verdict, text, challenge, session.vm)
+        _summary(session.vm, verdict, session.platform)
+
+    session = realm_session(pcfg, vm_cfg, console, trace, timeout=args.timeout,
+                            input_stream=stdin, report=report,
+                            announce=lambda gpt: _say(f"{header}, GPT {gpt}; kernel {what}"))
+    return _exit_status(session.verdict)
+
+
+@dataclass
+class Session:
+    platform: object
+    vm: RealmVm
+    verdict: Verdict
+
+
+def realm_session(pcfg: PlatformConfig, vm_cfg: RealmVmConfig, console: RealmConsole,
+                  trace: Trace, *, timeout: float = 0.0, input_stream=None,  # type: ignore[no-untyped-def]
+                  announce=None, report=None, rsi_timeout: float = RSI_TIMEOUT) -> Session:
+    """Start the platform, build the realm, run it, tear it down to the last
+    granule: the whole life of one realm.  `report(session)` runs while the
+    platform is still up (for a summary that reads it)."""
+    from .images import INIT_MARKER
+    from .platform import Platform
+
+    init_seen, init_at = console.watch(INIT_MARKER.encode())
     with Platform(pcfg, trace=trace) as p:
-        if args.cpus > 1:
+        if vm_cfg.cpus > 1:
             p.stub.start_secondaries()  # type: ignore[union-attr]
         vm = RealmVm(p, vm_cfg, console)
-        what = (f"{images.version} ({images.package_version}, {images.suite})"
-                if images is not None and Path(kernel) == images.kernel else str(kernel))
-        _say(f"realm: {args.cpus} vCPU(s), {args.mem >> 20} MiB, {args.measurement_algo}, "
-             f"GPT {pcfg.gpt.value}; kernel {what}")
-        verdict = Verdict(RunResult("error", 0.0))
+        if announce is not None:
+            announce(pcfg.gpt.value)
+        session = Session(p, vm, Verdict(RunResult("error", 0.0)))
+        verdict = session.verdict
         try:
             vm.build()
-            _say(f"realm built in {vm.build_seconds:.1f} s: RIM {vm.rim[:vm.realm._rim.len].hex()}")
-            stdin = sys.stdin.buffer if not command and _usable_stdin() else None
-            verdict.result = vm.run(timeout=args.timeout, input_stream=stdin,
-                                    rsi_timeout=RSI_TIMEOUT)
+            _say(f"realm built in {vm.build_seconds:.1f} s: RIM "
+                 f"{vm.rim[:vm.realm.rim_len].hex()}")
+            verdict.result = vm.run(timeout=timeout, input_stream=input_stream,
+                                    rsi_timeout=rsi_timeout)
         except KeyboardInterrupt:
-            verdict.result = RunResult("interrupted", time.monotonic() - t0)
+            verdict.result = RunResult("interrupted", 0.0)
         finally:
             console.close()
             sys.stdout.flush()
@@ -142,12 +173,9 @@ def run_realm(args: argparse.Namespace, trace: Trace) -> int:
                 verdict.problems.append(str(exc))
         if init_seen.is_set():
             verdict.init_seconds = console.t0 + init_at[0] - vm.run_started
-        text = console.text()
-        verdict.command_status = parse_command_status(text)
-        if challenge is not None:
-            _check_attestation(verdict, text, challenge, vm)
-        _summary(vm, verdict, p, images)
-    return _exit_status(verdict)
+        if report is not None:
+            report(session)
+    return session
 
 
 def _usable_stdin() -> bool:
@@ -174,7 +202,7 @@ def _check_attestation(verdict: Verdict, text: str, challenge: bytes, vm: RealmV
     except TokenError as exc:
         verdict.attestation, verdict.attestation_ok = f"token rejected: {exc}", False
         return
-    rim_len = vm.realm._rim.len
+    rim_len = vm.realm.rim_len
     checks = {
         "the challenge is the one sent": claims.realm.challenge == challenge,
         "the guest echoed that challenge": block.challenge == challenge,
@@ -208,7 +236,7 @@ def _counts(counter: Counter[str], top: int = 8) -> str:
     return shown + (f", others {rest:,}" if rest else "")
 
 
-def _summary(vm: RealmVm, v: Verdict, platform, images) -> None:  # type: ignore[no-untyped-def]
+def _summary(vm: RealmVm, v: Verdict, platform) -> None:  # type: ignore[no-untyped-def]
     r = v.result
     lines = [f"outcome: {OUTCOMES.get(r.outcome, r.outcome)} after {r.seconds:.1f} s"
              + (f": {r.error}" if r.error else "")]

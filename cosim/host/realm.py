@@ -110,6 +110,11 @@ class HostRealm:
         self._rim = Rim(HashAlgorithm(self.spec.hash_algo))
 
     @property
+    def rim_len(self) -> int:
+        """Bytes of the realm's hash algorithm (the meaningful part of a RIM)."""
+        return self._rim.len
+
+    @property
     def start_level(self) -> int:
         return start_level_for(self.spec.ipa_bits)
 

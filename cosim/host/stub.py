@@ -24,18 +24,25 @@ from ..monitor import layout as L
 from ..rmm.abi import PsciFid, RmiFid
 
 SMC_REGS = 18
+DEFAULT_COUNTER_HZ = 1_000_000_000
+"""QEMU virt's generic timer frequency (until the monitor reports CNTFRQ_EL0)."""
 GICR_SGI_FRAME = 0x10000
 GICR_ISENABLER0 = 0x100
 
 _STOP = object()
 _YIELD = object()
+_IDLE = object()
 
-IDLE_WAIT = 0.002
-"""Seconds a CPU with no work waits inside its doorbell before it is told to
-ask again.  A vCPU blocked in a plugin callback keeps QEMU from completing
+IDLE_WAIT = 0.001
+"""Seconds a CPU with no work sleeps in WFI (the stub's WAIT request) before
+it asks again.  A vCPU blocked in a plugin callback keeps QEMU from completing
 anything that needs every vCPU at a safe point (a broadcast TLB invalidation
-such as TLBI PAALLOS, pausing the machine), so no vCPU may wait there for
-long: an idle CPU costs a doorbell round trip every IDLE_WAIT instead."""
+such as the TLBI PAALLOS after every delegation, pausing the machine), so an
+idle CPU never waits inside its doorbell: it waits in WFI, where QEMU does not
+count it, and a new request waits at most IDLE_WAIT for it."""
+FIRST_REQUEST_WAIT = 0.0002
+"""How long the doorbell waits for a request before the CPU goes idle (a test
+that submits requests back to back should not pay a WFI round trip each)."""
 
 
 class HostStubError(Exception):
@@ -151,6 +158,11 @@ class HostStub:
         self._cpus = [_Cpu() for _ in range(cpus)]
         self.secondary_entry = 0
         self._pausing = False
+        self._idle_ticks = int(IDLE_WAIT * DEFAULT_COUNTER_HZ)
+
+    def set_counter_frequency(self, hz: int) -> None:
+        """CNTFRQ_EL0 (from the monitor's boot report): for idle waits."""
+        self._idle_ticks = max(1, int(IDLE_WAIT * hz))
 
     @property
     def memory(self) -> GuestMemory:
@@ -178,11 +190,14 @@ class HostStub:
                 item = _YIELD
             else:
                 try:
-                    item = state.requests.get(timeout=IDLE_WAIT)
+                    item = state.requests.get(timeout=FIRST_REQUEST_WAIT)
                 except queue.Empty:
-                    item = _YIELD
+                    item = _IDLE
         if item is _YIELD:
             mem.write_u64(page + s["op"], L.StubOp.YIELD)
+            return (0,)
+        if item is _IDLE:
+            mem.write_u64s(page + s["op"], [L.StubOp.WAIT, 0, 0, 0, self._idle_ticks])
             return (0,)
         if item is _STOP:
             mem.write_u64(page + s["op"], L.StubOp.EXIT)

@@ -102,6 +102,8 @@ class VmStats:
     rsi: Counter[str] = field(default_factory=Counter)
     backed: int = 0
     enters: int = 0
+    run_cpu_seconds: float = 0.0
+    """CPU time of this process (every thread) while the realm ran."""
 
 
 def _align_up(value: int, align: int) -> int:
@@ -312,6 +314,7 @@ class RealmVm:
         if input_stream is not None:
             self.console.start_input(input_stream, self.uart.feed, lambda: self.uart.rx_room)
         t0 = self.run_started = time.monotonic()
+        cpu0 = time.process_time()
         programs = [self.stub.start_program(v.index, v.run, f"vCPU {v.index}")
                     for v in self.vcpus]
         result: RunResult | None = None
@@ -349,6 +352,7 @@ class RealmVm:
             self.stopping.set()
             self._stop_programs(programs)
             self.console.close()
+        self.stats.run_cpu_seconds = time.process_time() - cpu0
         for v in self.vcpus:
             self.stats.exits.update(v.exits)
             self.stats.enters += v.enters

@@ -437,10 +437,10 @@ class StubOp(IntEnum):
     the return."""
     WAIT = 12
     """Idle until an interrupt arrives (WFI): a kick from another CPU, or the
-    EL2 physical timer armed for CNTPCT_EL0 = `value` (0: no timer); then
-    acknowledge them as REC_ENTER does.  An idle host CPU thus sleeps in QEMU
-    instead of inside a doorbell, where it would hold up broadcast TLB
-    maintenance and pausing."""
+    EL2 physical timer armed for CNTPCT_EL0 = `value` (0: `count` ticks from
+    now; both 0: no timer); then acknowledge them as REC_ENTER does.  An idle
+    host CPU thus sleeps in QEMU instead of inside a doorbell, where it would
+    hold up broadcast TLB maintenance and pausing."""
     SMC_BATCH = 13
     """`count` SMCs from `batch` (STUB_BATCH_REGS registers each), stopping
     after the first whose x0 is not 0: `ret` holds that SMC's results and

@@ -253,11 +253,15 @@ static void execute(volatile u8 *r, struct fault *f)
         REQ(r, IRQS) = ack_interrupts();
         REQ(r, TICKS) = physical_counter();
         break;
-    case STUB_OP_WAIT:
-        wait_for_interrupt(REQ(r, VALUE));
+    case STUB_OP_WAIT: {
+        u64 deadline = REQ(r, VALUE);
+        if (!deadline && REQ(r, COUNT))
+            deadline = physical_counter() + REQ(r, COUNT);
+        wait_for_interrupt(deadline);
         REQ(r, IRQS) = ack_interrupts();
         REQ(r, TICKS) = physical_counter();
         break;
+    }
     case STUB_OP_SMC_BATCH:
         smc_batch(r, ret);
         break;
