@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Install everything cca-cosim needs on Debian 12 (bookworm) or 13 (trixie):
 # apt packages (QEMU >= 10.0 from Debian, cross toolchain, gdb-multiarch), the
-# Python venv in .venv with the package and its test extras, the TCG plugin and
-# the firmware images.  Idempotent: every step checks before it acts.
+# Python venv in .venv with the package and its test extras, the TCG plugin, the
+# firmware images, and the realm guest images (`cosim images fetch`: Debian's
+# arm64 kernel and busybox, into ~/.cache/cca-cosim or $COSIM_CACHE).
+# Idempotent: every step checks before it acts.
 #
 #   ci/install.sh              everything
 #   ci/install.sh --no-apt     skip the apt step (packages already present)
+#   ci/install.sh --no-images  skip fetching the realm guest images
 #   ci/install.sh --only S,..  only the named steps, in this order: apt, deps
 #                              (.venv with the package's dependencies, not the
-#                              package), venv, build.  The Dockerfile installs
-#                              step by step so its layers cache apart.
+#                              package), venv, build, images.  The Dockerfile
+#                              installs step by step so its layers cache apart.
 set -euo pipefail
 
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,16 +25,17 @@ trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
 QEMU_MIN_MAJOR=10
 # Steps in the order they run.  "deps" (the package's dependencies alone) is
 # part of "venv" and runs only when named with --only.
-ALL_STEPS="apt deps venv build"
-steps="apt venv build"
+ALL_STEPS="apt deps venv build images"
+steps="apt venv build images"
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-apt) steps="${steps/apt /}" ;;
+        --no-images) steps="${steps/ images/}" ;;
         --only)
             [ $# -ge 2 ] || die "--only needs a comma-separated list of steps ($ALL_STEPS)"
             steps="${2//,/ }"
             shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) die "unknown argument '$1' (try --help)" ;;
     esac
     shift
@@ -47,8 +51,8 @@ want_step() { case " $steps " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 . /etc/os-release
 codename="${VERSION_CODENAME:-}"
 case "${ID:-}:$codename" in
-    debian:bookworm) qemu_suite="bookworm-backports" ;;
-    debian:trixie) qemu_suite="" ;;   # trixie itself carries QEMU 10.0
+    debian:bookworm) qemu_suite="bookworm-backports"; libarchive=libarchive13 ;;
+    debian:trixie) qemu_suite=""; libarchive=libarchive13t64 ;;   # trixie itself carries QEMU 10.0
     *) die "unsupported system '${PRETTY_NAME:-unknown}': need Debian 12 (bookworm) or 13 (trixie)" ;;
 esac
 log "system: ${PRETTY_NAME:-$ID $codename}"
@@ -59,6 +63,7 @@ APT_PACKAGES=(
     gdb-multiarch
     python3 python3-venv python3-dev
     device-tree-compiler        # dtc: readable device-tree dumps in error reports
+    "$libarchive"               # libarchive-c writes the realm initramfs with it
 )
 QEMU_PACKAGE=qemu-system-arm    # provides qemu-system-aarch64
 QEMU_SAME_VERSION=(qemu-system-common qemu-system-data)   # it needs these at its version
@@ -190,8 +195,16 @@ build() {
     make -s -C images PYTHON="$top/.venv/bin/python" || die "building the firmware images failed"
 }
 
+fetch_images() {
+    # A cache that already holds the images makes this a one-line no-op (no network).
+    log "images: cosim images fetch"
+    .venv/bin/cosim images fetch ||
+        die "fetching the realm guest images failed (reason above); retry with .venv/bin/cosim images fetch, or skip with --no-images"
+}
+
 ! want_step apt || install_apt
 ! want_step deps || install_deps
 ! want_step venv || install_venv
 ! want_step build || build
+! want_step images || fetch_images
 log "done"

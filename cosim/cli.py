@@ -15,6 +15,7 @@ from types import FrameType
 
 from .cli_text import describe_platform
 from .config import REPO_ROOT, ConfigError, GptMode, PlatformConfig, ViolationPolicy
+from .images import command as images_command
 from .machine.errors import MachineError
 from .trace import Trace, read_jsonl
 
@@ -110,6 +111,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(platform_config(args), open_trace(args))
 
 
+def cmd_realm_run(args: argparse.Namespace) -> int:
+    from .realm_run import cmd_realm_run as run
+
+    return run(args, open_trace(args))
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     path = BENCH_DIR / f"{args.name}.py"
     if not path.is_file():
@@ -145,6 +152,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
     for e in events:
         print(json.dumps(e, separators=(",", ":")))
     return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    from .images.command import run
+
+    return run(args)
 
 
 def cmd_verify_token(args: argparse.Namespace) -> int:
@@ -188,6 +201,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=0, help="stop after this many seconds")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("realm", help="run Linux as a realm (realm run)")
+    realm_sub = p.add_subparsers(dest="realm_command", metavar="COMMAND", parser_class=_Parser)
+    realm_sub.required = True
+    from .realm_run import add_arguments
+
+    p = realm_sub.add_parser("run", help="boot a kernel as a realm through the KVM-style VMM "
+                                         "(default: the fetched Debian kernel), with its "
+                                         "console here; ends with a summary")
+    add_arguments(p)
+    p.set_defaults(func=cmd_realm_run)
+
     p = sub.add_parser("bench", help="run a benchmark (smc, gpt, realm) and print its figures")
     p.add_argument("name", help="benchmark name (a file in bench/)")
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
@@ -199,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="only events whose name matches this regex")
     p.add_argument("--summary", action="store_true", help="counts and times per command")
     p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser("images", help="fetch or show the realm guest images (Debian's arm64 "
+                                      "kernel, the initramfs)")
+    images_command.add_arguments(p)
+    p.set_defaults(func=cmd_images)
 
     p = sub.add_parser("verify-token", help="verify a CCA attestation token (CBOR file)")
     p.add_argument("file", type=Path)
