@@ -50,7 +50,8 @@ from .packages import (
 
 DEFAULT_SUITES = ("trixie-backports", "sid")
 """Tried in order; the first whose newest kernel passes the config check is used."""
-BUSYBOX_PATH = "bin/busybox"
+BUSYBOX_PATHS = ("bin/busybox", "usr/bin/busybox")
+"""Where busybox-static keeps the binary: /bin up to Debian 12, /usr/bin from 13 (merged /usr)."""
 
 
 @dataclass
@@ -334,9 +335,10 @@ def _install_kernel(layout: CacheLayout, debs: Sequence[DebInfo], check: bool,
 def _install_busybox(layout: CacheLayout, deb: DebInfo) -> Path:
     if deb.architecture != "arm64":
         raise ImagesError(f"{deb.path} is busybox for {deb.architecture}, not arm64")
-    files = read_files(deb, lambda p: str(p) == BUSYBOX_PATH)
+    files = read_files(deb, lambda p: str(p) in BUSYBOX_PATHS)
     if not files:
-        raise ImagesError(f"{deb.path} holds no /{BUSYBOX_PATH}")
+        raise ImagesError(f"{deb.path} holds no busybox (looked for "
+                          f"{' or '.join('/' + p for p in BUSYBOX_PATHS)})")
     layout.busybox_dir.mkdir(exist_ok=True)
     target = layout.busybox_dir / "busybox"
     tmp = target.with_name(".busybox.tmp")

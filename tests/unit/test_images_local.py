@@ -97,8 +97,9 @@ def split_debs(tmp: Path, modules: dict[str, str] | None = None,
     ]
 
 
-def busybox_deb(tmp: Path) -> Path:
-    return build_deb(tmp, "busybox-static", "1:1.35.0-4", {"bin/busybox": BUSYBOX,
+def busybox_deb(tmp: Path, path: str = "bin/busybox") -> Path:
+    """Debian 12's busybox-static keeps the binary in /bin, Debian 13's in /usr/bin."""
+    return build_deb(tmp, "busybox-static", "1:1.35.0-4", {path: BUSYBOX,
                                                           "usr/share/doc/x": b"doc"})
 
 
@@ -112,9 +113,10 @@ def archive_entries(path: Path) -> dict[str, tuple[int, int, int, int, bytes]]:
     return found
 
 
-def test_split_kernel_from_local_debs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("busybox_path", ["bin/busybox", "usr/bin/busybox"])
+def test_split_kernel_from_local_debs(tmp_path: Path, busybox_path: str) -> None:
     cache = tmp_path / "cache"
-    debs = [*split_debs(tmp_path), busybox_deb(tmp_path)]
+    debs = [*split_debs(tmp_path), busybox_deb(tmp_path, busybox_path)]
     result = fetch_images(FetchOptions(cache, debs=debs), say=lambda s: None)
     imgs = result.images
     assert result.action == "fetched"
