@@ -75,6 +75,10 @@ def test_the_suite_passes_inside_the_image(checked: Path) -> None:
     counts = {k: int(suite.get(k, "0")) for k in ("tests", "failures", "errors", "skipped")}
     assert counts["failures"] == counts["errors"] == 0, counts
     assert counts["tests"] - counts["skipped"] > 500, counts
+    # The realm images are baked in: the boot tests ran inside, offline.
+    boots = [c for c in suite.iter("testcase") if c.get("classname", "").endswith("test_images")
+             and c.get("name", "").startswith("test_boot")]
+    assert boots and all(c.find("skipped") is None for c in boots), "realm images missing"
     # Inside the container there is no engine: this file is skipped there, saying why.
     skipped = [c for c in suite.iter("testcase") if c.get("classname", "").endswith("test_docker")]
     assert skipped and all(c.find("skipped") is not None for c in skipped)
