@@ -196,8 +196,10 @@ def _download_and_install(layout: CacheLayout, apt: PrivateApt, kernel: KernelPa
         busybox = replace(busybox, sha256=sha256_file(debs[busybox.name]))
         installed = _install_kernel(layout, kernel_debs, opts.check, say)
         bb = _install_busybox(layout, deb_info(debs[busybox.name]))
+        # The manifest names a mirror only when the user named one (--mirror): the
+        # machine's own stays out of a cache that may be handed on (the Docker image).
         images = _finish(layout, installed, bb, busybox.version, kernel.package_version,
-                         kernel.suite, (*refs, busybox), apt.mirror.uri)
+                         kernel.suite, (*refs, busybox), opts.mirror.uri if opts.mirror else "")
     finally:
         apt.clean_downloads()
     size = sum(p.size for p in (*kernel.packages, busybox))

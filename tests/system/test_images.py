@@ -118,6 +118,7 @@ def test_fetch_private_apt_offline_rerun(user_cache: tuple[Path, list[str]]) -> 
     assert imgs.realm_support and imgs.suite == "trixie-backports"
     assert [p.name for p in imgs.modules][-1] == "arm_cca_guest.ko"
     assert imgs.kernel.stat().st_size > 20_000_000
+    assert imgs.mirror == "", "the machine's mirror is not recorded in the manifest"
     assert not list((cache / "apt" / "downloads").glob("*.deb")), "downloads are removed"
     assert apt_state() == before, "the machine's apt state changed"
 
