@@ -11,6 +11,8 @@
  *    the PAS table Python shares (one byte per 4 KiB granule) and the world
  *    the vCPU runs in (tracked with the monitor's world-mark hints).  Memory
  *    callbacks run after the access: this is a tripwire, not a wall.
+ *  - Halt (plugin GPT mode).  When Python answers a violation with STOP, the
+ *    plugin itself holds every vCPU until Python lets them go: see hold().
  *  - Liveness.  A control connection is watched by a thread: when Python
  *    goes away, QEMU exits with a diagnosis instead of hanging.
  *
@@ -66,6 +68,10 @@ static volatile uint8_t world[MAX_VCPUS];
 static int gpt_plugin;
 static const uint8_t *pas_table;
 static uint64_t pas_base, pas_size;
+
+/* halt[vcpu] != 0 holds that vCPU at the start of its next translation block. */
+static struct qemu_plugin_scoreboard *halt_sb;
+static qemu_plugin_u64 halt_flag;
 
 /* Which PAS each world may access (bit n = PAS n, numbered as GPI bits 1:0:
  * 0 Secure, 1 Non-secure, 2 Root, 3 Realm).  A realm reaches Non-secure
@@ -232,6 +238,36 @@ static void world_mark_cb(unsigned int vcpu, void *udata)
         world[vcpu] = (uint8_t)(uintptr_t)udata;
 }
 
+/*
+ * Holding the machine after a violation.  QEMU pauses a vCPU (QMP stop, a
+ * debugger attaching) only between translation blocks, and plugin API v4
+ * cannot end a block early: after a `stop` the offender would run on to the
+ * end of its block, more loads and stores, even an SMC taken to EL3.  So the
+ * plugin holds the vCPUs itself, each blocked in a callback until Python's
+ * reply to its HELD message: the offender inside the memory callback of the
+ * violating access (the access is done, no later instruction has run), every
+ * other vCPU at the start of its next block (halt[] is tested there by an
+ * inlined conditional callback), before that block's first instruction.
+ */
+static void set_halt(uint64_t value)
+{
+    int n = qemu_plugin_num_vcpus();
+    for (int i = 0; i < n; i++)
+        qemu_plugin_u64_set(halt_flag, (unsigned)i, value);
+}
+
+static void hold(unsigned vcpu, uint64_t pc, uint64_t offender)
+{
+    struct request rq = {.type = (uint16_t)PLUGIN_MSG_HELD, .pc = pc, .arg = {offender}};
+    struct reply rp;
+    transact(vcpu, &rq, &rp);
+}
+
+static void held_cb(unsigned int vcpu, void *udata)
+{
+    hold(vcpu, (uint64_t)(uintptr_t)udata, 0);
+}
+
 static void __attribute__((noinline)) report_violation(unsigned vcpu, qemu_plugin_meminfo_t info,
                                                        uint64_t vaddr, uint64_t pa, uint64_t pc)
 {
@@ -252,6 +288,11 @@ static void __attribute__((noinline)) report_violation(unsigned vcpu, qemu_plugi
                          .arg = {pa, vaddr, flags, value}};
     struct reply rp;
     transact(vcpu, &rq, &rp);
+    if (rp.type == (uint16_t)PLUGIN_REPLY_STOP) {
+        set_halt(1);
+        hold(vcpu, pc, 1);
+        set_halt(0);
+    }
 }
 
 /* The per-access check: kept short and branch-light, it runs for every load
@@ -278,6 +319,10 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
+    if (gpt_plugin)
+        qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, held_cb, QEMU_PLUGIN_CB_NO_REGS,
+                                                  QEMU_PLUGIN_COND_NE, halt_flag, 0,
+                                                  (void *)(uintptr_t)qemu_plugin_tb_vaddr(tb));
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint32_t word = 0;
@@ -419,6 +464,10 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         return refuse("gpt=plugin needs pas=PATH, pas_base=PA and pas_size=BYTES");
     if (gpt_plugin && !map_pas_table(pas_path))
         return -1;
+    if (gpt_plugin) {
+        halt_sb = qemu_plugin_scoreboard_new(sizeof(uint64_t));
+        halt_flag = (qemu_plugin_u64){halt_sb, 0};
+    }
 
     for (unsigned i = 0; i < MAX_VCPUS; i++)
         vcpu_fd[i] = -1;

@@ -25,6 +25,8 @@ GICR_ISENABLER0 = 0x100
 
 _STOP = object()
 _YIELD = object()
+_COUNTED = (L.StubOp.SMC_LOOP, L.StubOp.SMC_PAIR_LOOP, L.StubOp.MEM_LOOP)
+"""Requests the stub repeats `count` times (an unsigned count: -5 would be 2**64 - 5)."""
 
 IDLE_WAIT = 0.002
 """Seconds a CPU with no work waits inside its doorbell before it is told to
@@ -104,12 +106,14 @@ class HostStub:
         if state.current is not None:
             req, state.current = state.current, None
             base = state.page
+            status = L.StubStatus(mem.read_u64(base + s["status"]))
+            faulted = status == L.StubStatus.FAULT  # else the fault fields are stale
             req.result = StubResult(
-                status=L.StubStatus(mem.read_u64(base + s["status"])),
+                status=status,
                 ret=mem.read_u64s(base + s["ret"], SMC_REGS),
-                fault_esr=mem.read_u64(base + s["fault_esr"]),
-                fault_far=mem.read_u64(base + s["fault_far"]),
-                fault_elr=mem.read_u64(base + s["fault_elr"]),
+                fault_esr=mem.read_u64(base + s["fault_esr"]) if faulted else 0,
+                fault_far=mem.read_u64(base + s["fault_far"]) if faulted else 0,
+                fault_elr=mem.read_u64(base + s["fault_elr"]) if faulted else 0,
                 ticks=mem.read_u64(base + s["ticks"]))
             req.done.set()
         state.page = page
@@ -176,6 +180,9 @@ class HostStub:
                           f"hoststub on CPU {cpu} asking for work")
 
     def submit(self, cpu: int, request: _Request) -> _Request:
+        if request.op in _COUNTED and not 1 <= request.count < 1 << 63:
+            raise HostStubError(f"a {request.op.name} request needs a count of at least 1, "
+                                f"not {request.count}")
         if not 0 <= cpu < len(self._cpus):
             raise HostStubError(f"no CPU {cpu}: the machine has {len(self._cpus)}")
         state = self._cpus[cpu]
