@@ -11,7 +11,9 @@ violation reports, and what ended the run, go to `err`.
 from __future__ import annotations
 
 import contextlib
+import select
 import time
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import IO
@@ -46,9 +48,28 @@ def _say(err: IO[str] | None, text: str) -> None:
         err.flush()
 
 
-def watch(p: Platform, timeout: float | None) -> End:
+def _reader_gone(out: IO[str] | None) -> Callable[[], bool]:
+    """A test for `out` being a pipe or socket whose reader has left (poll()
+    reports an error on the writing end), without writing to it."""
+    try:
+        fd = out.fileno() if out is not None else -1
+    except (OSError, ValueError):
+        fd = -1
+    if fd < 0:
+        return lambda: False
+    poller = select.poll()
+    poller.register(fd, 0)  # POLLERR and POLLHUP are always reported
+
+    def gone() -> bool:
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+
+    return gone
+
+
+def watch(p: Platform, timeout: float | None, out: IO[str] | None = None) -> End:
     """Wait until the run ends; raises the machine's failure if it fails."""
     assert p.monitor is not None and p.machine is not None and p.guard is not None
+    output_gone = _reader_gone(out)
     start = time.monotonic()
     next_alive = start + ALIVE_EVERY
     while True:
@@ -59,7 +80,8 @@ def watch(p: Platform, timeout: float | None) -> End:
             return End.RESET
         if p.guard.halted.is_set():
             return End.HALTED
-        if p.machine.console is not None and p.machine.console.echo_error is not None:
+        if (p.machine.console is not None and p.machine.console.echo_error is not None) \
+                or output_gone():
             return End.OUTPUT_GONE
         now = time.monotonic()
         if timeout is not None and now - start >= timeout:
@@ -108,7 +130,7 @@ def run_payload(cfg: PlatformConfig, trace: Trace, timeout: float | None,
             with Platform(cfg, trace=trace, console_echo=out) as p:
                 _say(err, describe_platform(cfg))
                 started = time.monotonic()
-                end = watch(p, timeout)
+                end = watch(p, timeout, out)
                 status = _ended(p, end, name, timeout, time.monotonic() - started, err)
         finally:
             violated = shown.finish(cfg.on_violation)

@@ -17,7 +17,8 @@
  *    goes away, QEMU exits with a diagnosis instead of hanging.
  *
  * Arguments: sock=NAME (abstract Unix socket of the co-simulator),
- * gpt=off|plugin, pas=PATH, pas_base=PA (PAS table, plugin mode).
+ * gpt=off|plugin, pas=PATH, pas_base=PA, pas_size=BYTES (PAS table, plugin
+ * mode), halt=on (plugin mode: a violation may halt the machine).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,7 +70,9 @@ static int gpt_plugin;
 static const uint8_t *pas_table;
 static uint64_t pas_base, pas_size;
 
-/* halt[vcpu] != 0 holds that vCPU at the start of its next translation block. */
+/* halt[vcpu] != 0 holds that vCPU at the start of its next translation block
+ * (only tested when the violation policy may halt: halt=on). */
+static int may_halt;
 static struct qemu_plugin_scoreboard *halt_sb;
 static qemu_plugin_u64 halt_flag;
 
@@ -288,7 +291,7 @@ static void __attribute__((noinline)) report_violation(unsigned vcpu, qemu_plugi
                          .arg = {pa, vaddr, flags, value}};
     struct reply rp;
     transact(vcpu, &rq, &rp);
-    if (rp.type == (uint16_t)PLUGIN_REPLY_STOP) {
+    if (rp.type == (uint16_t)PLUGIN_REPLY_STOP && may_halt) {
         set_halt(1);
         hold(vcpu, pc, 1);
         set_halt(0);
@@ -319,7 +322,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
-    if (gpt_plugin)
+    if (may_halt)
         qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, held_cb, QEMU_PLUGIN_CB_NO_REGS,
                                                   QEMU_PLUGIN_COND_NE, halt_flag, 0,
                                                   (void *)(uintptr_t)qemu_plugin_tb_vaddr(tb));
@@ -443,6 +446,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
             gpt_plugin = 0;
         } else if (strcmp(a, "gpt=plugin") == 0) {
             gpt_plugin = 1;
+        } else if (strcmp(a, "halt=on") == 0) {
+            may_halt = 1;
         } else if (strncmp(a, "pas=", 4) == 0) {
             pas_path = a + 4;
         } else if (strncmp(a, "pas_base=", 9) == 0) {
@@ -454,7 +459,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
                 return refuse("pas_size= needs a non-zero multiple of 4096");
         } else {
             fprintf(stderr, "cosim plugin: unknown argument '%s' (expected sock=NAME, "
-                            "gpt=off|plugin, pas=PATH, pas_base=PA, pas_size=BYTES)\n", a);
+                            "gpt=off|plugin, halt=on, pas=PATH, pas_base=PA, pas_size=BYTES)\n", a);
             return -1;
         }
     }
@@ -464,7 +469,9 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         return refuse("gpt=plugin needs pas=PATH, pas_base=PA and pas_size=BYTES");
     if (gpt_plugin && !map_pas_table(pas_path))
         return -1;
-    if (gpt_plugin) {
+    if (may_halt && !gpt_plugin)
+        return refuse("halt=on needs gpt=plugin");
+    if (may_halt) {
         halt_sb = qemu_plugin_scoreboard_new(sizeof(uint64_t));
         halt_flag = (qemu_plugin_u64){halt_sb, 0};
     }

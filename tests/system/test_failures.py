@@ -144,6 +144,7 @@ def _qemu_with_plugin(args: str) -> subprocess.CompletedProcess[str]:
     (",sock=x,gpt=plugin", "gpt=plugin needs pas=PATH"),
     (",sock=x,pas_size=12", "pas_size= needs a non-zero multiple of 4096"),
     (",sock=x,pas_base=zz", "pas_base= needs a number"),
+    (",sock=x,halt=on", "halt=on needs gpt=plugin"),
     (",sock=cosim-nobody-listens", "cannot reach the co-simulator"),
 ])
 def test_plugin_refuses_bad_arguments(args: str, message: str) -> None:

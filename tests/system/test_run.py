@@ -79,6 +79,23 @@ def test_violations_are_reported_on_stderr_as_they_happen(args, status, after) -
         assert after in out
 
 
+def test_a_reader_that_leaves_ends_the_run() -> None:
+    """`cosim run ... | head -1`: once stdout is gone the run ends (no timeout
+    to wait for, no traceback), with SIGPIPE's exit status."""
+    proc = subprocess.Popen([sys.executable, "-m", "cosim.cli", "run", "--payload",
+                             str(payload("spin"))], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert "hello" in proc.stdout.readline()
+        proc.stdout.close()
+        assert proc.wait(30) == 141
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_closed_standard_streams(tmp_path: Path) -> None:
     """`cosim demo <&-` (and >&-, 2>&-) as daemons and cron run programs: the
     RAM memfd must not become descriptor 0..2 and be lost to a redirection."""
