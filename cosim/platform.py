@@ -19,14 +19,7 @@ from typing import IO
 
 from .arch.gpt import GptEncoder, PasTable
 from .arch.pas import GRANULE_SHIFT, GRANULE_SIZE, Pas
-from .config import (
-    ConfigError,
-    GptMode,
-    PlatformConfig,
-    ViolationPolicy,
-    artefact,
-    hoststub_image,
-)
+from .config import ConfigError, GptMode, PlatformConfig, artefact, hoststub_image
 from .host.pool import PagePool
 from .host.rmi import RmiClient
 from .host.stub import HostStub
@@ -158,8 +151,6 @@ class Platform:
             buffer = memoryview(self._pas_map)
             plugin_args = ["gpt=plugin", f"pas=/proc/self/fd/{self._pas_fd}",
                            f"pas_base={board.RAM_BASE:#x}", f"pas_size={cfg.ram_size:#x}"]
-            if cfg.on_violation != ViolationPolicy.LOG:
-                plugin_args.append("halt=on")  # the per-block test that holds the vCPUs
             fds = [self._pas_fd]
         self.gpt = PasTable(board.RAM_BASE, cfg.ram_size, buffer)
         self.gpt.reset()

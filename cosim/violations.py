@@ -194,7 +194,7 @@ class ViolationGuard:
             return P.PluginReply.OK
         v.action = (f"machine halted: CPU {cpu} is held inside this access (done: plugin mode "
                     "detects after the fact), no later instruction ran; the other vCPUs are "
-                    "held before their next instruction")
+                    "held at their next load or store")
         with self._hold:
             self._holding = True
         self._record(v)

@@ -36,24 +36,6 @@ struct qemu_plugin_tb;
 struct qemu_plugin_insn;
 struct qemu_plugin_hwaddr;
 struct qemu_plugin_register;
-struct qemu_plugin_scoreboard;
-
-/* One uint64_t at `offset` in every vCPU's entry of a scoreboard (API v3). */
-typedef struct {
-    struct qemu_plugin_scoreboard *score;
-    size_t offset;
-} qemu_plugin_u64;
-
-enum qemu_plugin_cond {
-    QEMU_PLUGIN_COND_NEVER,
-    QEMU_PLUGIN_COND_ALWAYS,
-    QEMU_PLUGIN_COND_EQ,
-    QEMU_PLUGIN_COND_NE,
-    QEMU_PLUGIN_COND_LT,
-    QEMU_PLUGIN_COND_LE,
-    QEMU_PLUGIN_COND_GT,
-    QEMU_PLUGIN_COND_GE,
-};
 
 enum qemu_plugin_cb_flags {
     QEMU_PLUGIN_CB_NO_REGS,
@@ -126,18 +108,7 @@ void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn,
 void qemu_plugin_register_vcpu_mem_cb(struct qemu_plugin_insn *insn, qemu_plugin_vcpu_mem_cb_t cb,
                                       enum qemu_plugin_cb_flags flags, enum qemu_plugin_mem_rw rw,
                                       void *userdata);
-/* cb runs at the start of the block, before its first instruction, when
- * entry[vcpu] `cond` imm holds (the test is inlined in the block). */
-void qemu_plugin_register_vcpu_tb_exec_cond_cb(struct qemu_plugin_tb *tb,
-                                               qemu_plugin_vcpu_udata_cb_t cb,
-                                               enum qemu_plugin_cb_flags flags,
-                                               enum qemu_plugin_cond cond, qemu_plugin_u64 entry,
-                                               uint64_t imm, void *userdata);
-struct qemu_plugin_scoreboard *qemu_plugin_scoreboard_new(size_t element_size);
-void qemu_plugin_u64_set(qemu_plugin_u64 entry, unsigned int vcpu_index, uint64_t val);
-int qemu_plugin_num_vcpus(void);
 size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
-uint64_t qemu_plugin_tb_vaddr(const struct qemu_plugin_tb *tb);
 struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
 size_t qemu_plugin_insn_data(const struct qemu_plugin_insn *insn, void *dest, size_t len);
 size_t qemu_plugin_insn_size(const struct qemu_plugin_insn *insn);

@@ -46,18 +46,18 @@ class PluginMsg(IntEnum):
     VIOLATION = 4
     """Plugin GPT check failed: pc, arg0 = PA, arg1 = VA, arg2 = info, arg3 = value."""
     HELD = 5
-    """The vCPU is held because the machine halted on a violation: pc = where it
-    stands (the violating instruction for the offender, arg0 = 1; the start of
-    the next translation block for every other vCPU, arg0 = 0).  The reply lets
-    it go on."""
+    """The vCPU is held because the machine halted on a violation: pc = the
+    instruction whose access it has just made (the violating one for the
+    offender, arg0 = 1; its next load or store for every other vCPU, arg0 = 0).
+    The reply lets it go on."""
 
 
 class PluginReply(IntEnum):
     OK = 0
     STOP = 1
     """Halt (plugin GPT mode, policy halt): the plugin holds every vCPU, this one
-    inside the violating access, the others at their next translation block,
-    each with a HELD message whose reply releases it."""
+    inside the violating access, the others in their next load or store, each
+    with a HELD message whose reply releases it."""
 
 
 REQUEST = struct.Struct("<IHHQQQQQ")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import procs
 import pytest
 
 from cosim import cli
@@ -64,32 +65,13 @@ def test_interrupting_a_run_stops_qemu(sig: int) -> None:
         for line in proc.stdout:
             if "hoststub: ready" in line:
                 break
-        children = _children(proc.pid)
+        children = procs.children(proc.pid)
         assert children, "QEMU runs under cosim"
         proc.send_signal(sig)
         assert proc.wait(20) == 130
         assert "interrupted" in proc.stderr.read()
         for pid in children:
-            assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid), "QEMU outlived cosim"
+            assert not procs.alive(pid), "QEMU outlived cosim"
     finally:
         proc.kill()
         proc.wait()
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        if f"\nPPid:\t{pid}\n" in text:
-            out.append(int(status.parent.name))
-    return out
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/status").read_text().split("State:\t")[1][:1]
-    except (OSError, IndexError):
-        return "Z"

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import procs
 import pytest
 
 from cosim.config import artefact
@@ -154,13 +155,13 @@ def test_a_stopped_qemu_is_noticed() -> None:
         for line in proc.stdout:
             if "hoststub: ready" in line:
                 break
-        [qemu] = _children(proc.pid)
+        [qemu] = procs.children(proc.pid)
         os.kill(qemu, signal.SIGSTOP)
         assert proc.wait(40) == 1
         err = proc.stderr.read()
         assert f"QEMU (pid {qemu}) stopped answering QMP for 10 s (it is stopped: SIGSTOP " \
                "or a debugger?); it was killed" in err
-        assert not _alive(qemu)
+        assert not procs.alive(qemu)
     finally:
         proc.kill()
         proc.wait()
@@ -172,7 +173,7 @@ def test_sigint_right_after_qemu_starts_is_quick_and_clean() -> None:
                             stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         deadline = time.monotonic() + 30
-        while not _children(proc.pid):
+        while not procs.children(proc.pid):
             assert time.monotonic() < deadline
             time.sleep(0.005)
         t0 = time.monotonic()
@@ -226,7 +227,7 @@ def test_an_inherited_ignored_sigint_is_honoured_and_sigterm_still_works() -> No
         assert proc.poll() is None, "an ignored SIGINT does not end the run"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 130
-        assert not [p for p in _children(proc.pid) if _alive(p)]
+        assert not [p for p in procs.children(proc.pid) if procs.alive(p)]
     finally:
         proc.kill()
         proc.wait()
@@ -248,25 +249,6 @@ def test_a_wrappers_grandchild_goes_with_a_failed_start(tmp_path: Path) -> None:
         p.start()
     grandchild = int(pidfile.read_text())
     deadline = time.monotonic() + 5
-    while _alive(grandchild):
+    while procs.alive(grandchild):
         assert time.monotonic() < deadline, "the wrapper's child outlived the failed start"
         time.sleep(0.05)
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        if f"\nPPid:\t{pid}\n" in text:
-            out.append(int(status.parent.name))
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
