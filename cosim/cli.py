@@ -36,6 +36,7 @@ try:  # Ctrl-C while Python is still importing: no traceback either
     from .cli_text import ViolationPrinter
     from .config import REPO_ROOT, ConfigError, GptMode, PlatformConfig, ViolationPolicy
     from .exit_status import ExitStatus
+    from .images import command as images_command
     from .machine.errors import MachineError
     from .trace import Trace, TraceFormatError, read_jsonl
 except KeyboardInterrupt:
@@ -131,6 +132,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_payload(cfg, trace, args.timeout, sys.stdout, sys.stderr)
 
 
+def cmd_realm_run(args: argparse.Namespace) -> int:
+    from .realm_run import cmd_realm_run as run
+
+    with open_trace(args) as trace:
+        return run(args, trace)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -190,6 +198,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+def cmd_images(args: argparse.Namespace) -> int:
+    from .images.command import run
+
+    return run(args)
+
+
 def cmd_verify_token(args: argparse.Namespace) -> int:
     from .rmm.attestation import TokenError, verify_token
 
@@ -234,6 +248,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "long (default: no limit)")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("realm", help="run Linux as a realm (realm run)")
+    realm_sub = p.add_subparsers(dest="realm_command", metavar="COMMAND",
+                                 parser_class=OneLineParser)
+    realm_sub.required = True
+    from .realm_run import add_arguments
+
+    p = realm_sub.add_parser("run", help="boot a kernel as a realm through the KVM-style VMM "
+                                         "(default: the fetched Debian kernel), with its "
+                                         "console here; ends with a summary")
+    add_arguments(p)
+    p.set_defaults(func=cmd_realm_run)
+
     p = sub.add_parser("bench", help="run a benchmark (smc, gpt, realm) and print its figures")
     p.add_argument("name", help="benchmark name (a file in bench/)")
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
@@ -249,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify-token", help="verify a CCA attestation token (CBOR file)")
     p.add_argument("file", type=readable_file)
     p.set_defaults(func=cmd_verify_token)
+
+    p = sub.add_parser("images", help="fetch or show the realm guest images (Debian's arm64 "
+                                      "kernel, the initramfs)")
+    images_command.add_arguments(p)
+    p.set_defaults(func=cmd_images)
     return parser
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -261,11 +262,23 @@ class Platform:
         monitor.reboot = cfg.reboot
         self.monitor = monitor
 
-    def rmi(self, cpu: int = 0) -> RmiClient:
-        """An RMI client whose calls are real SMCs from the hoststub on `cpu`."""
+    def rmi(self, cpu: int | None = None) -> RmiClient:
+        """An RMI client whose calls are real SMCs from the hoststub on `cpu`
+        (None: the CPU of the host program calling it, else CPU 0)."""
         assert self.stub is not None
         stub = self.stub
-        return RmiClient(lambda fid, *args: stub.smc(fid, *args, cpu=cpu).ret)
+
+        def where() -> int:
+            if cpu is not None:
+                return cpu
+            current = stub.current_cpu()
+            return 0 if current is None else current
+
+        def batch(smcs: Sequence[Sequence[int]]) -> tuple[int, tuple[int, ...]]:
+            res = stub.smc_batch(smcs, cpu=where())
+            return res.done, res.ret
+
+        return RmiClient(lambda fid, *args: stub.smc(fid, *args, cpu=where()).ret, batch)
 
     @property
     def pool(self) -> PagePool:
@@ -317,6 +330,7 @@ class Platform:
             self.monitor.cpus_up.clear()
         if self._ns_dtb:
             self.memory.write(self.dtb_address, self._ns_dtb)  # the payload may have used it
+        self.stub.set_counter_frequency(features["cntfrq_el0"])
         self.context_shape = shape_for(features)
         publish_shape(self.memory, self.carveout_base, self.context_shape)
         if self.world is not None:

@@ -102,7 +102,8 @@ def _lines() -> list[str]:
     lines += _enum("REALM_SYSREG", L.RealmSysreg)
     lines += _enum("REALM_STATUS", L.RealmStatus)
     lines += [_define(n, getattr(L, n)) for n in
-              ("REALMSTUB_IPA", "REALMSTUB_NEXT", "REALMSTUB_MARKED", "REALMSTUB_LOOP")]
+              ("REALMSTUB_IPA", "REALMSTUB_NEXT", "REALMSTUB_MARKED", "REALMSTUB_LOOP",
+               "STUB_BATCH_MAX", "STUB_BATCH_REGS", "KICK_SGI", "HYP_TIMER_PPI")]
     lines += _enum("STUB_OP", L.StubOp)
     lines += _enum("STUB_STATUS", L.StubStatus)
     lines += _enum("CTXGROUP", L.CtxGroup)

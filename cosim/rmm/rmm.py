@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -91,6 +92,9 @@ class Rmm:
         self._next_realm_id = 1
         self._dram = [(base, base + size) for base, size in config.dram]
         self._attestation: Attestation | None = None
+        self.rsi_counts: Counter[str] = Counter()
+        """Calls from realms by name (RSI, PSCI, SMCCC), counted even without a
+        trace: what a summary reports."""
 
     # == the host interface =========================================================
 
