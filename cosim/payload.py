@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .arch.linux_image import parse_image_header
 from .config import MIB, ConfigError, PlatformConfig
+from .host.kernel_image import FLAG_BIG_ENDIAN, HEADER, IMAGE_MAGIC
 from .machine import dtb
 
 GRANULE = 4096
@@ -44,6 +44,22 @@ class NsImages:
         return self.initrd_address, self.initrd_address + len(self.initrd)
 
 
+@dataclass(frozen=True)
+class _ImageHeader:
+    text_offset: int
+    image_size: int
+    flags: int
+
+
+def _image_header(data: bytes) -> _ImageHeader | None:
+    """The arm64 Image header of `data` (cosim.host.kernel_image has its
+    layout), or None: any other payload is loaded and entered as it is."""
+    if len(data) < HEADER.size:
+        return None
+    _c0, _c1, text_offset, image_size, flags, _r2, _r3, _r4, magic, _r5 = HEADER.unpack_from(data)
+    return _ImageHeader(text_offset, image_size, flags) if magic == IMAGE_MAGIC else None
+
+
 def _read(what: str, path: Path, limit: int) -> bytes:
     try:
         size = path.stat().st_size
@@ -64,15 +80,15 @@ def load_ns_images(config: PlatformConfig, base: int, dtb_address: int) -> NsIma
     room = dtb_address - base
     payload_path = Path(config.payload)
     payload = _read("NS payload", payload_path, room)
-    header = parse_image_header(payload)
+    header = _image_header(payload)
     entry = base
     footprint = len(payload)
     if header is not None:
-        if header.big_endian:
+        if header.flags & FLAG_BIG_ENDIAN:
             raise ConfigError(f"NS payload {payload_path} is a big-endian arm64 Image; the "
                               "monitor enters NS-EL2 little-endian")
         entry = base + header.text_offset
-        footprint = header.footprint(len(payload))
+        footprint = max(footprint, header.image_size)  # 0 (before Linux 3.17): unknown
     end = entry + footprint
     images = NsImages(payload=payload, payload_address=entry, entry=entry, end=end)
     top = dtb_address
