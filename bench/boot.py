@@ -11,7 +11,6 @@ CPU time of the Python process during the run divided by them.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -21,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import Figure, report
 
+from cosim.cli_args import OneLineParser, positive_int
 from cosim.config import GptMode, PlatformConfig
 from cosim.host.console import RealmConsole
 from cosim.host.vm import RealmVmConfig
@@ -31,20 +31,13 @@ from cosim.trace import Trace
 MIB = 1 << 20
 
 
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
-
-
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="cosim bench boot")
-    ap.add_argument("--cpus", type=positive, default=2)
-    ap.add_argument("--mem", type=positive, default=512, help="MiB (default 512)")
+    ap = OneLineParser(prog="cosim bench boot")
+    ap.add_argument("--cpus", type=positive_int, default=2)
+    ap.add_argument("--mem", type=positive_int, default=512, help="MiB (default 512)")
     ap.add_argument("--gpt", choices=[m.value for m in GptMode], default="hw")
     ap.add_argument("--params", default="", help="extra kernel parameters for both boots")
-    ap.add_argument("--runs", type=positive, default=1)
+    ap.add_argument("--runs", type=positive_int, default=1)
     ap.add_argument("--cache", type=Path, default=None)
     args = ap.parse_args(argv)
 

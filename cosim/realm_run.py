@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .config import GIB, MIB, ConfigError, GptMode, PlatformConfig
 from .host.console import RealmConsole
-from .host.vm import RealmVm, RealmVmConfig, RealmVmError, RunResult
+from .host.vm import GuestImages, RealmVm, RealmVmConfig, RealmVmError, RunResult
 from .rmm.abi import HashAlgorithm
 from .trace import Trace
 
@@ -112,10 +112,14 @@ def run_realm(args: argparse.Namespace, trace: Trace) -> int:
     vm_cfg = RealmVmConfig(kernel=Path(kernel), initrd=Path(initrd) if initrd else None,
                            cmdline=cmdline, cpus=args.cpus, mem=args.mem,
                            hash_algo=HASH_ALGOS[args.measurement_algo], rpv=rpv)
+    guest = GuestImages.load(vm_cfg)  # a user's mistake is found before QEMU starts
     header = f"realm: {args.cpus} vCPU(s), {args.mem >> 20} MiB, {args.measurement_algo}"
     what = (f"{images.version} ({images.package_version}, {images.suite})"
             if images is not None and Path(kernel) == images.kernel else str(kernel))
     stdin = sys.stdin.buffer if not command and _usable_stdin() else None
+    if stdin is not None and ours and os.isatty(stdin.fileno()):
+        _say("the realm's shell will be on this terminal: Ctrl-D or `poweroff` ends the "
+             "realm, Ctrl-A x quits at once")
 
     def report(session: Session) -> None:
         verdict = session.verdict
@@ -126,7 +130,8 @@ def run_realm(args: argparse.Namespace, trace: Trace) -> int:
         _summary(session.vm, verdict, session.platform)
 
     session = realm_session(pcfg, vm_cfg, console, trace, timeout=args.timeout,
-                            input_stream=stdin, report=report,
+                            input_stream=stdin, report=report, guest=guest,
+                            rsi_timeout=args.rsi_timeout,
                             announce=lambda gpt: _say(f"{header}, GPT {gpt}; kernel {what}"))
     return _exit_status(session.verdict)
 
@@ -140,7 +145,8 @@ class Session:
 
 def realm_session(pcfg: PlatformConfig, vm_cfg: RealmVmConfig, console: RealmConsole,
                   trace: Trace, *, timeout: float = 0.0, input_stream=None,  # type: ignore[no-untyped-def]
-                  announce=None, report=None, rsi_timeout: float = RSI_TIMEOUT) -> Session:
+                  announce=None, report=None, rsi_timeout: float = RSI_TIMEOUT,
+                  guest: GuestImages | None = None) -> Session:
     """Start the platform, build the realm, run it, tear it down to the last
     granule: the whole life of one realm.  `report(session)` runs while the
     platform is still up (for a summary that reads it)."""
@@ -151,7 +157,7 @@ def realm_session(pcfg: PlatformConfig, vm_cfg: RealmVmConfig, console: RealmCon
     with Platform(pcfg, trace=trace) as p:
         if vm_cfg.cpus > 1:
             p.stub.start_secondaries()  # type: ignore[union-attr]
-        vm = RealmVm(p, vm_cfg, console)
+        vm = RealmVm(p, vm_cfg, console, guest)
         if announce is not None:
             announce(pcfg.gpt.value)
         session = Session(p, vm, Verdict(RunResult("error", 0.0)))
@@ -186,10 +192,10 @@ def _usable_stdin() -> bool:
 
 
 def _check_attestation(verdict: Verdict, text: str, challenge: bytes, vm: RealmVm) -> None:
+    from .host.attest import check_realm_token
     from .images import AttestationError, parse_attestation
-    from .rmm.attestation import TokenError, verify_token
 
-    if verdict.result.outcome not in ("off",):
+    if verdict.result.outcome != "off":
         verdict.attestation = "not checked (the guest did not power off)"
         return
     try:
@@ -197,23 +203,13 @@ def _check_attestation(verdict: Verdict, text: str, challenge: bytes, vm: RealmV
     except AttestationError as exc:
         verdict.attestation, verdict.attestation_ok = str(exc), False
         return
-    try:
-        claims = verify_token(block.token)
-    except TokenError as exc:
-        verdict.attestation, verdict.attestation_ok = f"token rejected: {exc}", False
-        return
-    rim_len = vm.realm.rim_len
-    checks = {
-        "the challenge is the one sent": claims.realm.challenge == challenge,
-        "the guest echoed that challenge": block.challenge == challenge,
-        "the RIM is the one the VMM computed": claims.realm.initial_measurement
-        == vm.rim[:rim_len],
-    }
-    failed = [name for name, ok in checks.items() if not ok]
-    verdict.attestation_ok = not failed
-    verdict.attestation = (f"token of {len(block.token)} bytes: signatures verified, "
-                           + ("challenge and RIM match" if not failed
-                              else "FAILED: " + "; ".join(f"not {f}" for f in failed)))
+    check = check_realm_token(block.token, challenge, vm.rim[:vm.realm.rim_len])
+    if block.challenge != challenge:
+        check.problems.append("the guest echoed another challenge")
+    verdict.attestation_ok = check.ok
+    verdict.attestation = (f"token of {len(block.token)} bytes: "
+                           + ("signatures verified, challenge and RIM match" if check.ok
+                              else "FAILED: " + "; ".join(check.problems)))
 
 
 OUTCOMES = {
@@ -316,6 +312,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="granule protection (default: hw when QEMU's CPU has RME)")
     p.add_argument("--timeout", type=float, default=0.0,
                    help="stop the realm after this many seconds (default: no limit)")
+    p.add_argument("--rsi-timeout", type=float, default=RSI_TIMEOUT, metavar="SECONDS",
+                   help="stop a guest that shows no realm support by then (default "
+                        f"{RSI_TIMEOUT:.0f}; 0: never)")
     p.add_argument("--no-attest", action="store_true",
                    help="do not ask the guest for an attestation token")
     p.add_argument("--cache", type=Path, default=None, help="image cache directory")

@@ -32,6 +32,8 @@ GICR_ISENABLER0 = 0x100
 _STOP = object()
 _YIELD = object()
 _IDLE = object()
+_COUNTED = (L.StubOp.SMC_LOOP, L.StubOp.SMC_PAIR_LOOP, L.StubOp.MEM_LOOP)
+"""Requests the stub repeats `count` times (an unsigned count: -5 would be 2**64 - 5)."""
 
 IDLE_WAIT = 0.001
 """Seconds a CPU with no work sleeps in WFI (the stub's WAIT request) before
@@ -324,7 +326,14 @@ class HostStub:
             raise HostStubError(f"no CPU {cpu}: the machine has {len(self._cpus)}")
         return self._cpus[cpu]
 
+    @staticmethod
+    def _check_count(request: _Request) -> None:
+        if request.op in _COUNTED and not 1 <= request.count < 1 << 63:
+            raise HostStubError(f"a {request.op.name} request needs a count of at least 1, "
+                                f"not {request.count}")
+
     def submit(self, cpu: int, request: _Request) -> _Request:
+        self._check_count(request)
         state = self._cpu(cpu)
         if self._running_program(cpu) is not None:
             raise HostStubError("a host program cannot submit a request without waiting "
@@ -348,6 +357,7 @@ class HostStub:
         return request.result
 
     def call(self, request: _Request, cpu: int = 0, timeout: float | None = None) -> StubResult:
+        self._check_count(request)
         prog = self._running_program(cpu)
         if prog is None:
             return self.result(self.submit(cpu, request), timeout)

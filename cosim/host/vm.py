@@ -110,9 +110,66 @@ def _align_up(value: int, align: int) -> int:
     return (value + align - 1) // align * align
 
 
+@dataclass
+class GuestImages:
+    """The kernel and initrd a realm boots, read and placed (before any
+    platform exists, so that a user's mistake costs no QEMU start)."""
+
+    kernel: KernelImage
+    initrd: bytes
+    placement: Placement
+
+    @classmethod
+    def load(cls, config: RealmVmConfig) -> GuestImages:
+        kernel = _load_kernel(config.kernel)
+        initrd = _load_initrd(config.initrd)
+        return cls(kernel, initrd, _place(config, kernel, initrd))
+
+
+def _load_kernel(path: Path) -> KernelImage:
+    try:
+        return KernelImage.load(path)
+    except KernelImageError as exc:
+        raise RealmVmError(str(exc), usage=True) from None
+
+
+def _load_initrd(path: Path | None) -> bytes:
+    if path is None:
+        return b""
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise RealmVmError(f"initrd {path} does not exist", usage=True) from None
+    except IsADirectoryError:
+        raise RealmVmError(f"initrd {path} is a directory", usage=True) from None
+    except OSError as exc:
+        raise RealmVmError(f"cannot read initrd {path}: {exc.strerror}", usage=True) \
+            from None
+
+
+def _place(config: RealmVmConfig, k: KernelImage, initrd: bytes) -> Placement:
+    """kvmtool-like: the kernel at the start of RAM, the initrd at the next
+    2 MiB boundary after the kernel's image_size, the device tree after it."""
+    base = realm_map.RAM_BASE
+    kernel_end = base + k.text_offset + k.image_size
+    initrd_at = _align_up(kernel_end, IMAGE_ALIGN)
+    initrd_end = initrd_at + len(initrd)
+    dtb = _align_up(initrd_end, GRANULE_SIZE)
+    need = dtb + realm_dt.DT_MAX_SIZE - base + MIN_FREE_RAM
+    if need > config.mem:
+        raise RealmVmError(
+            f"--mem {config.mem >> 20}M is too small: the kernel "
+            f"({k.image_size >> 20} MiB with its BSS), the initrd "
+            f"({len(initrd) >> 20} MiB) and the device tree need "
+            f"{(dtb - base) >> 20} MiB, plus {MIN_FREE_RAM >> 20} MiB to run: give at "
+            f"least {_align_up(need, MIB) >> 20}M", usage=True)
+    return Placement(kernel=base, entry=base + k.entry_offset, kernel_end=kernel_end,
+                     initrd=initrd_at, initrd_end=initrd_end, dtb=dtb)
+
+
 class RealmVm:
     def __init__(self, platform: Platform, config: RealmVmConfig,
-                 console: RealmConsole | None = None) -> None:
+                 console: RealmConsole | None = None, guest: GuestImages | None = None) -> None:
         if platform.stub is None or platform.monitor is None or platform.monitor.features is None:
             raise RealmVmError("the platform is not running")
         if config.cpus > platform.config.cpus:
@@ -136,9 +193,10 @@ class RealmVm:
         self._kicks = 0
         self._unassigned: Counter[int] = Counter()
         self._realm_off = False
-        self.kernel = self._load_kernel()
-        self.initrd = self._load_initrd()
-        self.placement = self._place()
+        self.guest = guest or GuestImages.load(config)
+        self.kernel = self.guest.kernel
+        self.initrd = self.guest.initrd
+        self.placement = self.guest.placement
         self.realm: HostRealm = HostRealm(self.rmi, self.memory, platform.pool)
         self.vcpus: list[Vcpu] = []
         self.vgic: VGic = VGic([rec_mpidr(i) for i in range(config.cpus)], num_lrs=1)
@@ -151,48 +209,6 @@ class RealmVm:
         self.teardown_seconds = 0.0
         self.rim = b""
         """The RIM the realm was built with, as the host predicts it."""
-
-    # -- images and their places ------------------------------------------------------------
-
-    def _load_kernel(self) -> KernelImage:
-        try:
-            return KernelImage.load(self.config.kernel)
-        except KernelImageError as exc:
-            raise RealmVmError(str(exc), usage=True) from None
-
-    def _load_initrd(self) -> bytes:
-        path = self.config.initrd
-        if path is None:
-            return b""
-        try:
-            return Path(path).read_bytes()
-        except FileNotFoundError:
-            raise RealmVmError(f"initrd {path} does not exist", usage=True) from None
-        except IsADirectoryError:
-            raise RealmVmError(f"initrd {path} is a directory", usage=True) from None
-        except OSError as exc:
-            raise RealmVmError(f"cannot read initrd {path}: {exc.strerror}", usage=True) \
-                from None
-
-    def _place(self) -> Placement:
-        """kvmtool-like: the kernel at the start of RAM, the initrd at the next
-        2 MiB boundary after the kernel's image_size, the device tree after it."""
-        base = self.ram_base
-        k = self.kernel
-        kernel_end = base + k.text_offset + k.image_size
-        initrd = _align_up(kernel_end, IMAGE_ALIGN)
-        initrd_end = initrd + len(self.initrd)
-        dtb = _align_up(initrd_end, GRANULE_SIZE)
-        need = dtb + realm_dt.DT_MAX_SIZE - base + MIN_FREE_RAM
-        if need > self.config.mem:
-            raise RealmVmError(
-                f"--mem {self.config.mem >> 20}M is too small: the kernel "
-                f"({k.image_size >> 20} MiB with its BSS), the initrd "
-                f"({len(self.initrd) >> 20} MiB) and the device tree need "
-                f"{(dtb - base) >> 20} MiB, plus {MIN_FREE_RAM >> 20} MiB to run: give at "
-                f"least {_align_up(need, MIB) >> 20}M", usage=True)
-        return Placement(kernel=base, entry=base + k.entry_offset, kernel_end=kernel_end,
-                         initrd=initrd, initrd_end=initrd_end, dtb=dtb)
 
     # -- RMI bookkeeping ------------------------------------------------------------------------
 

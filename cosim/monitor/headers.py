@@ -16,7 +16,7 @@ from pathlib import Path
 from ..arch.pas import World
 from ..machine import board as B
 from ..machine import plugin_protocol as P
-from ..rmm.abi import RsiFid
+from ..rmm.abi import PsciFid, RsiFid
 from . import layout as L
 
 _BANNER = (
@@ -97,6 +97,7 @@ def _lines() -> list[str]:
     lines += _enum("PLUGIN_MSG", P.PluginMsg)
     lines += _enum("PLUGIN_REPLY", P.PluginReply)
     lines += _enum("RSI", RsiFid)
+    lines += _enum("PSCI_FID", PsciFid)
     lines += _enum("REALM_OP", L.RealmOp)
     lines += _enum("REALM_SYSREG", L.RealmSysreg)
     lines += _enum("REALM_STATUS", L.RealmStatus)
