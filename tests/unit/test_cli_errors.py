@@ -19,6 +19,18 @@ from cosim.trace_summary import summarise
 REPO = Path(__file__).resolve().parents[2]
 
 
+def os_refusal(path: str) -> str:
+    """'PATH: reason' as the OS words its refusal to create PATH (/sys: Permission
+    denied for root on a host, Read-only file system in a container)."""
+    try:
+        with open(path, "w"):
+            pass
+    except OSError as exc:
+        return f"{path}: {exc.strerror}"
+    os.unlink(path)
+    raise AssertionError(f"{path} could be created here")
+
+
 def one_line_error(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
@@ -29,7 +41,7 @@ def one_line_error(capsys) -> str:
 @pytest.mark.parametrize("argv, message", [
     (["run", "--trace", "/"], "/ is a directory, not a file"),
     (["run", "--trace", "/nonexistent/dir/t.jsonl"], "directory /nonexistent/dir does not exist"),
-    (["run", "--trace", "/sys/cosim.jsonl"], "/sys/cosim.jsonl: Permission denied"),
+    (["run", "--trace", "/sys/cosim.jsonl"], os_refusal("/sys/cosim.jsonl")),
     (["run", "--symbols", "/nonexistent.elf"], "/nonexistent.elf: No such file or directory"),
     (["run", "--symbols", "/etc/hostname"], "/etc/hostname is not an ELF file"),
     (["run", "--payload", "/nonexistent/Image"], "/nonexistent/Image: No such file or directory"),
