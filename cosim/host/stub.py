@@ -46,6 +46,8 @@ class StubResult:
     fault_far: int = 0
     fault_elr: int = 0
     ticks: int = 0
+    progress: int = 0
+    """SMC_LIST_LOOP: how many SMCs of the list returned zero."""
 
     @property
     def faulted(self) -> bool:
@@ -65,6 +67,7 @@ class _Request:
     count: int = 0
     args: tuple[int, ...] = ()
     args2: tuple[int, ...] = ()
+    smcs: tuple[tuple[int, ...], ...] = ()
     done: threading.Event = field(default_factory=threading.Event)
     result: StubResult | None = None
     lost: bool = False
@@ -110,7 +113,8 @@ class HostStub:
                 fault_esr=mem.read_u64(base + s["fault_esr"]),
                 fault_far=mem.read_u64(base + s["fault_far"]),
                 fault_elr=mem.read_u64(base + s["fault_elr"]),
-                ticks=mem.read_u64(base + s["ticks"]))
+                ticks=mem.read_u64(base + s["ticks"]),
+                progress=mem.read_u64(base + s["progress"]))
             req.done.set()
         state.page = page
         state.ready.set()
@@ -139,6 +143,10 @@ class HostStub:
         mem.write_u64(page + s["count"], item.count)
         mem.write_u64s(page + s["args"], [*item.args, *[0] * (SMC_REGS - len(item.args))])
         mem.write_u64s(page + s["args2"], [*item.args2, *[0] * (SMC_REGS - len(item.args2))])
+        if item.smcs:
+            n = L.STUB_LIST_SMC_REGS
+            mem.write_u64s(page + s["list"], [v for regs in item.smcs
+                                              for v in (*regs, *[0] * (n - len(regs)))])
         state.current = item
         return (0,)
 
@@ -221,6 +229,21 @@ class HostStub:
         first non-zero x0; `ticks` says how long it took."""
         return self.call(_Request(L.StubOp.SMC_PAIR_LOOP, count=count, args=tuple(first),
                                   args2=tuple(second)), cpu, timeout)
+
+    def smc_list_loop(self, smcs: list[tuple[int, ...]], count: int, cpu: int = 0,
+                      timeout: float | None = None) -> StubResult:
+        """`count` times the SMCs `smcs` (x0.. each) back to back in one request,
+        stopping at the first non-zero x0: `progress` counts the SMCs that
+        returned zero, `ticks` the time the loop took."""
+        if not 1 <= len(smcs) <= L.STUB_LIST_MAX:
+            raise HostStubError(f"an SMC list holds 1..{L.STUB_LIST_MAX} calls, not {len(smcs)}")
+        for regs in smcs:
+            if not 1 <= len(regs) <= L.STUB_LIST_SMC_REGS:
+                raise HostStubError(f"an SMC of a list takes 1..{L.STUB_LIST_SMC_REGS} "
+                                    f"registers, not {len(regs)}")
+        masked = tuple(tuple(r & (2**64 - 1) for r in regs) for regs in smcs)
+        return self.call(_Request(L.StubOp.SMC_LIST_LOOP, size=len(smcs), count=count,
+                                  smcs=masked), cpu, timeout)
 
     def smc_check(self, *regs: int, marker: int, cpu: int = 0,
                   timeout: float | None = None) -> tuple[StubResult, int]:

@@ -85,6 +85,8 @@ def _lines() -> list[str]:
         "CARVEOUT_GPT_OFFSET": L.CARVEOUT_GPT_OFFSET,
         "PERCPU_STACK_TOP": L.PERCPU_STACK_TOP,
         "NS_LOAD_OFFSET": L.NS_LOAD_OFFSET,
+        "STUB_LIST_SMC_REGS": L.STUB_LIST_SMC_REGS,
+        "STUB_LIST_MAX": L.STUB_LIST_MAX,
     }
     lines += [_define(k, v) for k, v in scalars.items()]
     lines += _enum("WORLD", World)

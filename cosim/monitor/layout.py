@@ -429,6 +429,13 @@ class StubOp(IntEnum):
     SMC_PAIR_LOOP = 9
     """`count` times: the SMC of `args`, then the SMC of `args2` (e.g. delegate
     then undelegate); `ret` holds the last results of the second."""
+    SMC_LIST_LOOP = 11
+    """`count` times the `size` SMCs of `list` (STUB_LIST_SMC_REGS registers
+    each, x0 first) back to back, stopping at the first non-zero x0; `ret`
+    holds the results of the last SMC issued, `progress` how many SMCs
+    returned zero and `ticks` the generic-timer ticks the loop took.  A
+    whole sequence of calls per request, so a benchmark times the RMM and
+    not the host's request protocol."""
 
 
 STUB_REQUEST = Layout("STUB", [
@@ -447,7 +454,13 @@ STUB_REQUEST = Layout("STUB", [
     Field("fault_far"),
     Field("fault_elr"),
     Field("ticks"),
+    Field("progress"),
+    Field("list", 8, 8 * 16),
 ], size=0x1000)
+STUB_LIST_SMC_REGS = 8
+"""Registers x0..x7 of each SMC in the `list` of SMC_LIST_LOOP (every RMI
+v1.0 command takes at most X1..X5)."""
+STUB_LIST_MAX = STUB_REQUEST.field("list").count // STUB_LIST_SMC_REGS
 
 
 class StubStatus(IntEnum):

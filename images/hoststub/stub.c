@@ -13,6 +13,7 @@
 #define REQ_ARGS(r) ((u64 *)((u64)(r) + STUB_ARGS_OFF))
 #define REQ_ARGS2(r) ((u64 *)((u64)(r) + STUB_ARGS2_OFF))
 #define REQ_RET(r) ((u64 *)((u64)(r) + STUB_RET_OFF))
+#define REQ_LIST(r, i) ((u64 *)((u64)(r) + STUB_LIST_OFF) + (i) * STUB_LIST_SMC_REGS)
 
 struct fault {
     u64 pending, esr, far, elr;
@@ -111,6 +112,34 @@ static void execute(volatile u8 *r, struct fault *f)
                 break;
         }
         REQ(r, TICKS) = counter() - t0;
+        break;
+    }
+    case STUB_OP_SMC_LIST_LOOP: {
+        /* Each entry holds x0..x7; stub_smc reads 18 input registers, so the
+         * entry is copied into a zero-padded frame first. */
+        u64 n = REQ(r, COUNT), len = REQ(r, SIZE), done = 0, t0;
+        u64 in[18];
+        if (len == 0 || len > STUB_LIST_MAX) {
+            REQ(r, STATUS) = STUB_STATUS_BAD_REQUEST;
+            return;
+        }
+        for (u64 k = STUB_LIST_SMC_REGS; k < 18; k++)
+            in[k] = 0;
+        t0 = counter();
+        for (u64 i = 0; i < n; i++) {
+            for (u64 j = 0; j < len; j++) {
+                const u64 *e = REQ_LIST(r, j);
+                for (u64 k = 0; k < STUB_LIST_SMC_REGS; k++)
+                    in[k] = e[k];
+                stub_smc(in, ret);
+                if (ret[0] != 0)
+                    goto list_done;
+                done++;
+            }
+        }
+list_done:
+        REQ(r, TICKS) = counter() - t0;
+        REQ(r, PROGRESS) = done;
         break;
     }
     case STUB_OP_LOAD:
