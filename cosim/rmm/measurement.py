@@ -86,7 +86,9 @@ class Rim:
     def _extend(self, descriptor: bytes) -> bytes:
         return slot(digest(self.algo, descriptor))
 
-    def extend_data(self, rim: bytes, ipa: int, flags: int, content: bytes | None) -> bytes:
+    def extend_data(
+        self, rim: bytes, ipa: int, flags: int, content: bytes | memoryview | None
+    ) -> bytes:
         """content: the 4 KiB copied into the DATA granule, or None when not measured."""
         measured = digest(self.algo, content) if content is not None else b""
         return self._extend(data_descriptor(rim[: self.len], ipa, flags, measured))

@@ -24,7 +24,6 @@ from .abi import (
     REC_MPIDR_AFF1_SHIFT,
     REC_MPIDR_AFF2_SHIFT,
     REC_MPIDR_AFF3_SHIFT,
-    REC_MPIDR_VALID_MASK,
     Ripas,
 )
 from .realm import Realm
@@ -106,7 +105,7 @@ class Rec:
     pa: int
     index: int
     mpidr: int
-    """RmiRecMpidr as the host gave it (Aff3 in [31:24])."""
+    """RmiRecMpidr as the host gave it (Aff3 in [31:24]), reserved bits cleared."""
     aux: tuple[int, ...]
     runnable: bool
     state: RecState = RecState.READY
@@ -145,10 +144,6 @@ class Rec:
     def vmpidr_el1(self) -> int:
         """The MPIDR_EL1 value the realm reads on this vCPU."""
         return rec_mpidr_to_mpidr_el1(self.mpidr)
-
-
-def rec_mpidr_is_valid(mpidr: int) -> bool:
-    return mpidr & ~REC_MPIDR_VALID_MASK == 0
 
 
 def rec_mpidr_index(mpidr: int) -> int:

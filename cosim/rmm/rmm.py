@@ -81,7 +81,8 @@ class Rmm:
         self.gpt = gpt
         self.config = config
         self.trace = trace if trace is not None else Trace(history=0)
-        self.feature_register0 = config.feature_register0()
+        self.features0 = config.features0()
+        self.feature_register0 = self.features0.pack()
         self._commands: dict[int, Command] = commands_for(config.abi_version)
         self._granules: dict[int, Granule] = {}
         self._stripes = LockStripes()

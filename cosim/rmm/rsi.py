@@ -162,7 +162,8 @@ def rsi_attestation_token_continue(rmm: Rmm, rec: Rec, x: Regs) -> SmcResult:
 def rsi_ipa_state_set(rmm: Rmm, rec: Rec, x: Regs) -> SmcResult:
     """Record the request and exit RMI_EXIT_RIPAS_CHANGE; X0..X2 are written when
     the host re-enters the REC (``run.complete_ripas_change``)."""
-    base, top, ripas, flags = x[1], x[2], x[3], x[4]
+    # X3[7:0] is the RsiRipas; X3[63:8] are SBZ (B5.3.6.1.1), not a failure.
+    base, top, ripas, flags = x[1], x[2], x[3] & 0xFF, x[4]
     realm = rec.realm
     if (
         base % GRANULE_SIZE
