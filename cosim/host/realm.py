@@ -36,6 +36,9 @@ class RealmSpec:
     num_wps: int = 2
     sve_vl: int = 0
     pmu_num_ctrs: int = 0
+    start_level: int | None = None
+    """RTT starting level; None: KVM's choice for ipa_bits (level -1 needs the
+    LPA2 flag and an IPA width of 49..52 bits)."""
 
 
 @dataclass
@@ -65,6 +68,8 @@ class HostRealm:
 
     @property
     def start_level(self) -> int:
+        if self.spec.start_level is not None:
+            return self.spec.start_level
         return start_level_for(self.spec.ipa_bits)
 
     def _delegated(self, count: int = 1, align: int = GRANULE_SIZE) -> int:
@@ -108,7 +113,7 @@ class HostRealm:
             except RmiError as exc:
                 self.rmi.granule_undelegate(rtt)
                 self.pool.free(rtt)
-                if exc.status != RmiStatus.ERROR_RTT or exc.index != lvl - 1:
+                if exc.status != RmiStatus.ERROR_RTT or exc.level != lvl - 1:
                     raise
                 continue
             self.rtts[key] = rtt
@@ -121,7 +126,7 @@ class HostRealm:
             except RmiError as exc:
                 if exc.status != RmiStatus.ERROR_RTT:
                     raise
-                self.ensure_rtts(ipa, exc.index + 1)
+                self.ensure_rtts(ipa, exc.level + 1)
 
     def populate(self, ipa: int, content: bytes, measure: bool = True) -> list[int]:
         """DATA_CREATE the bytes at `ipa`, one granule at a time, from NS
