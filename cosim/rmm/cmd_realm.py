@@ -58,10 +58,14 @@ def _roots_alignment(num: int) -> int:
     return GRANULE_SIZE
 
 
+_HASH_ALGORITHMS = {int(a): a for a in HashAlgorithm}
+
+
 def _params_valid(p: RmiRealmParams) -> bool:
+    """RmiRealmParamsIsValid (B3.50): a valid encoding of the RmiRealmParams type."""
     return (
         p.flags & ~REALM_FLAGS_V1_0 == 0
-        and p.hash_algo in tuple(HashAlgorithm)
+        and p.hash_algo in _HASH_ALGORITHMS
         and S2SZ_MIN <= p.s2sz <= S2SZ_MAX_ARCH
         and p.num_bps != 0
         and p.num_wps != 0
@@ -90,7 +94,7 @@ def _params_supported(rmm: Rmm, p: RmiRealmParams) -> bool:
         return False
     if p.num_bps > feat.num_bps or p.num_wps > feat.num_wps:
         return False
-    return HashAlgorithm(p.hash_algo) in cfg.hash_algorithms
+    return _HASH_ALGORITHMS[p.hash_algo] in cfg.hash_algorithms
 
 
 def realm_create(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
@@ -108,10 +112,15 @@ def realm_create(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
         check(
             not rtt_geometry_valid(rmm, p.s2sz, p.rtt_level_start, p.rtt_num_start), "rtt_num_level"
         )
-        check(any(rmm.granule_state(r) is not GranuleState.DELEGATED for r in roots), "rtt_state")
+        # RttsStateEqual (B3.77): every starting RTT delegable and DELEGATED.
+        check(
+            len(roots) != p.rtt_num_start
+            or any(rmm.granule_state(r) is not GranuleState.DELEGATED for r in roots),
+            "rtt_state",
+        )
         check(p.vmid >> rmm.config.vmid_bits != 0, "vmid_valid")
 
-        algo = HashAlgorithm(p.hash_algo)
+        algo = _HASH_ALGORITHMS[p.hash_algo]
 
         def make(realm_id: int) -> Realm:
             return Realm(

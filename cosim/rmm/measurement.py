@@ -27,8 +27,11 @@ class MeasurementDescType:
 _HASHES = {HashAlgorithm.SHA_256: hashlib.sha256, HashAlgorithm.SHA_512: hashlib.sha512}
 
 
+_HASH_LEN = {algo: h().digest_size for algo, h in _HASHES.items()}
+
+
 def hash_len(algo: HashAlgorithm) -> int:
-    return _HASHES[algo]().digest_size
+    return _HASH_LEN[algo]
 
 
 def digest(algo: HashAlgorithm, *parts: bytes | bytearray | memoryview) -> bytes:

@@ -24,18 +24,21 @@ from ..arch.pas import GRANULE_SIZE
 from ..memory import GuestMemory
 from .abi import Ripas
 from .realm import Realm
-from .rtte import (
-    Hipas,
-    Rtte,
-    codec,
-    desc_is_live,
-    desc_is_table,
-    desc_makes_rtt_live,
-    desc_ripas,
-)
+from .rtte import SW_HIPAS_SHIFT, Hipas, Rtte, codec, desc_is_table, desc_ripas
 
 DESC_SIZE = 8
 ENTRIES = stage2.ENTRIES_PER_TABLE
+NS_BYTE = (stage2.NS.bit_length() - 1) // 8
+"""The descriptor byte holding the NS bit (55)."""
+
+# Scans of whole RTTs look at one byte of each descriptor (bytes.translate, in C).
+_ASSIGNED_LOW = 1 << SW_HIPAS_SHIFT
+_RTTE_LIVE = bytes(int(bool(b & 1) or b & 0b11101 == _ASSIGNED_LOW) for b in range(256))
+"""Low byte -> 1 if the RTTE is live (valid, or invalid with HIPAS ASSIGNED)."""
+_INVALID_ASSIGNED = bytes(int(b & 0b11101 == _ASSIGNED_LOW) for b in range(256))
+_VALID_TABLE_OR_PAGE = bytes(int(b & 0b11 == 0b11) for b in range(256))
+_VALID_BLOCK = bytes(int(b & 0b11 == 0b01) for b in range(256))
+_NS_SET = bytes(int(bool(b & (stage2.NS >> (8 * NS_BYTE)))) for b in range(256))
 
 
 @dataclass(frozen=True)
@@ -129,16 +132,19 @@ class Rtts:
             cur += 1
             index = stage2.table_index(ipa, cur)
 
+    def _bytes(self, table: int, first: int, count: int, byte: int) -> bytes:
+        """Byte `byte` of each of `count` descriptors from entry `first`."""
+        return self.memory.read(table + DESC_SIZE * first, DESC_SIZE * count)[byte::DESC_SIZE]
+
     def skip_non_live(self, walk: RttWalk) -> int:
         """RttSkipNonLiveEntries (B3.76) from the entry the walk reached: the IPA
         of the first live entry (ASSIGNED, ASSIGNED_NS or TABLE) from there,
         aligned down to the entry size of the walk level (so the walked entry's
         own base when it is live), else the next IPA after the last entry of
         the RTT."""
-        for i, d in enumerate(self.descs(walk.table, walk.index, walk.entries - walk.index)):
-            if desc_is_live(d):
-                return walk.entry_ipa(walk.index + i)
-        return walk.top
+        low = self._bytes(walk.table, walk.index, walk.entries - walk.index, 0)
+        i = low.translate(_RTTE_LIVE).find(1)
+        return walk.top if i < 0 else walk.entry_ipa(walk.index + i)
 
     def skip_entries_with_ripas(
         self, walk: RttWalk, top: int, stop_at_destroyed: bool
@@ -162,8 +168,22 @@ class Rtts:
     # -- liveness --------------------------------------------------------------------
 
     def rtt_is_live(self, table: int, level: int, count: int = ENTRIES) -> bool:
-        """RttIsLive (B3.64, A5.5.8): some entry is ASSIGNED or TABLE."""
-        return any(desc_makes_rtt_live(d, level) for d in set(self.descs(table, 0, count)))
+        """RttIsLive (B3.64, A5.5.8): some entry is ASSIGNED or TABLE, i.e. an
+        invalid ASSIGNED entry, a table descriptor, or a block/page descriptor
+        without the NS bit (ASSIGNED_NS entries do not make an RTT live)."""
+        low = self._bytes(table, 0, count, 0)
+        if 1 in low.translate(_INVALID_ASSIGNED):
+            return True
+        if level < stage2.PAGE_LEVEL:
+            if 1 in low.translate(_VALID_TABLE_OR_PAGE):
+                return True
+            leaves = low.translate(_VALID_BLOCK)
+        else:
+            leaves = low.translate(_VALID_TABLE_OR_PAGE)
+        if 1 not in leaves:
+            return False
+        ns = self._bytes(table, 0, count, NS_BYTE).translate(_NS_SET)
+        return bool(int.from_bytes(leaves, "little") & ~int.from_bytes(ns, "little"))
 
     def starting_rtts_live(self) -> bool:
         """Whether any starting-level RTT is live (A2.1.4, for RealmIsLive)."""
