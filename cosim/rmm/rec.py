@@ -121,8 +121,9 @@ class Rec:
     host_call_ipa: int = 0
     attest_state: AttestState = AttestState.NO_ATTEST_IN_PROGRESS
     attest_challenge: bytes = b""
-    attest_token: bytes = field(default=b"", repr=False)
-    """The CCA token being copied out by RSI_ATTESTATION_TOKEN_CONTINUE."""
+    attest_token: bytes | None = field(default=b"", repr=False)
+    """The CCA token being copied out by RSI_ATTESTATION_TOKEN_CONTINUE (None:
+    it could not be made, CONTINUE reports RSI_ERROR_UNKNOWN)."""
     attest_offset: int = 0
     """Bytes of `attest_token` copied so far."""
     gic: dict[str, int] = field(default_factory=dict)

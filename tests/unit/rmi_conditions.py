@@ -587,7 +587,8 @@ CONDITIONS: list[Condition] = [
     C(F.RTT_READ_ENTRY, "level_bound", INPUT, lambda w: (w.rd, 0, 4), variant="4"),
     C(F.RTT_READ_ENTRY, "ipa_align", INPUT, lambda w: (w.rd, G, 2)),
     C(F.RTT_READ_ENTRY, "ipa_bound", INPUT, lambda w: (w.rd, IPA_LIMIT, 3)),
-    # -- RMI_RTT_MAP_UNPROTECTED --
+    # -- RMI_RTT_MAP_UNPROTECTED (attr_valid needs the realm's descriptor format) --
+    *_rd_conditions(F.RTT_MAP_UNPROTECTED, lambda w: (UNPROT + G, 3, w.ns | NS_DESC)),
     C(
         F.RTT_MAP_UNPROTECTED,
         "attr_valid",
@@ -616,7 +617,6 @@ CONDITIONS: list[Condition] = [
         lambda w: (w.rd, UNPROT + G, 3, w.ns | NS_DESC | 1 << 55),
         variant="ns_bit",
     ),
-    *_rd_conditions(F.RTT_MAP_UNPROTECTED, lambda w: (UNPROT + G, 3, w.ns | NS_DESC)),
     C(
         F.RTT_MAP_UNPROTECTED,
         "level_bound",
@@ -731,6 +731,9 @@ CONDITIONS: list[Condition] = [
     C(F.DATA_CREATE, "data_align", INPUT, lambda w: (w.rd, w.spare + BAD_ALIGN, 0x2000, w.src, 0)),
     C(F.DATA_CREATE, "data_bound", INPUT, lambda w: (w.rd, OUT_OF_RAM, 0x2000, w.src, 0)),
     C(F.DATA_CREATE, "data_state", INPUT, lambda w: (w.rd, w.data, 0x2000, w.src, 0)),
+    C(F.DATA_CREATE, "rd_align", INPUT, lambda w: (w.rd + BAD_ALIGN, w.spare, 0x2000, w.src, 0)),
+    C(F.DATA_CREATE, "rd_bound", INPUT, lambda w: (OUT_OF_RAM, w.spare, 0x2000, w.src, 0)),
+    C(F.DATA_CREATE, "rd_state", INPUT, lambda w: (w.h.delegate(), w.spare, 0x2000, w.src, 0)),
     C(
         F.DATA_CREATE,
         "data_bound2",
@@ -738,9 +741,6 @@ CONDITIONS: list[Condition] = [
         lambda w: (w.rd, _high_granule(w), 0x2000, w.src, 0),
         config=HIGH_RAM,
     ),
-    C(F.DATA_CREATE, "rd_align", INPUT, lambda w: (w.rd + BAD_ALIGN, w.spare, 0x2000, w.src, 0)),
-    C(F.DATA_CREATE, "rd_bound", INPUT, lambda w: (OUT_OF_RAM, w.spare, 0x2000, w.src, 0)),
-    C(F.DATA_CREATE, "rd_state", INPUT, lambda w: (w.h.delegate(), w.spare, 0x2000, w.src, 0)),
     C(F.DATA_CREATE, "ipa_align", INPUT, lambda w: (w.rd, w.spare, 0x2008, w.src, 0)),
     C(F.DATA_CREATE, "ipa_bound", INPUT, lambda w: (w.rd, w.spare, UNPROT + G, w.src, 0)),
     C(F.DATA_CREATE, "realm_state", REALM, lambda w: (w.ard, w.spare, 0x2000, w.src, 0)),
@@ -750,6 +750,9 @@ CONDITIONS: list[Condition] = [
     C(F.DATA_CREATE_UNKNOWN, "data_align", INPUT, lambda w: (w.rd, w.spare + BAD_ALIGN, 0x2000)),
     C(F.DATA_CREATE_UNKNOWN, "data_bound", INPUT, lambda w: (w.rd, OUT_OF_RAM, 0x2000)),
     C(F.DATA_CREATE_UNKNOWN, "data_state", INPUT, lambda w: (w.rd, w.ns, 0x2000)),
+    C(F.DATA_CREATE_UNKNOWN, "rd_align", INPUT, lambda w: (w.rd + BAD_ALIGN, w.spare, 0x2000)),
+    C(F.DATA_CREATE_UNKNOWN, "rd_bound", INPUT, lambda w: (OUT_OF_RAM, w.spare, 0x2000)),
+    C(F.DATA_CREATE_UNKNOWN, "rd_state", INPUT, lambda w: (w.l2, w.spare, 0x2000)),
     C(
         F.DATA_CREATE_UNKNOWN,
         "data_bound2",
@@ -757,9 +760,6 @@ CONDITIONS: list[Condition] = [
         lambda w: (w.rd, _high_granule(w), 0x2000),
         config=HIGH_RAM,
     ),
-    C(F.DATA_CREATE_UNKNOWN, "rd_align", INPUT, lambda w: (w.rd + BAD_ALIGN, w.spare, 0x2000)),
-    C(F.DATA_CREATE_UNKNOWN, "rd_bound", INPUT, lambda w: (OUT_OF_RAM, w.spare, 0x2000)),
-    C(F.DATA_CREATE_UNKNOWN, "rd_state", INPUT, lambda w: (w.l2, w.spare, 0x2000)),
     C(F.DATA_CREATE_UNKNOWN, "ipa_align", INPUT, lambda w: (w.rd, w.spare, 0x2100)),
     C(F.DATA_CREATE_UNKNOWN, "ipa_bound", INPUT, lambda w: (w.rd, w.spare, UNPROT)),
     C(F.DATA_CREATE_UNKNOWN, "rtt_walk", RTT, lambda w: (w.rd, w.spare, 1 << 30), index=1),
