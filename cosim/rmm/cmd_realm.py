@@ -51,13 +51,6 @@ def rtt_geometry_valid(rmm: Rmm, s2sz: int, level: int, num: int) -> bool:
     return num == stage2.num_start_tables(s2sz, level)
 
 
-def _roots_alignment(num: int) -> int:
-    """Concatenated starting tables must be aligned to their total size (VTTBR_EL2.BADDR)."""
-    if 1 <= num <= stage2.MAX_CONCATENATED_TABLES and num & (num - 1) == 0:
-        return num * GRANULE_SIZE
-    return GRANULE_SIZE
-
-
 _HASH_ALGORITHMS = {int(a): a for a in HashAlgorithm}
 
 
@@ -102,13 +95,17 @@ def realm_create(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
     p = rmm.read_ns_struct(params_ptr, "params", RmiRealmParams)
     check(not _params_valid(p), "params_valid")
     check(not _params_supported(rmm, p), "params_supp")
-    roots_end = p.rtt_base + p.rtt_num_start * GRANULE_SIZE
-    check(p.rtt_base <= rd < roots_end, "alias")
+    # "alias: AddrInRange(rd, params.rtt_base, (params.rtt_num_start - 1) *
+    # RMM_GRANULE_SIZE)", AddrInRange (B3.1): "within [base, base+size]".
+    check(p.rtt_base <= rd <= p.rtt_base + (p.rtt_num_start - 1) * GRANULE_SIZE, "alias")
     plausible = min(p.rtt_num_start, stage2.MAX_CONCATENATED_TABLES)
     roots = [p.rtt_base + i * GRANULE_SIZE for i in range(plausible)]
     with rmm.locked(pas=[rd, *roots]):
         g_rd = rmm.granule_arg(rd, GranuleState.DELEGATED, "rd")
-        check(p.rtt_base % _roots_alignment(p.rtt_num_start) != 0, "rtt_align")
+        # "rtt_align: !AddrIsAligned(params.rtt_base, params.rtt_num_start *
+        # RMM_GRANULE_SIZE)": concatenated tables are aligned to their total size
+        # (rtt_num_start 0, which fails rtt_num_level, is held to one granule).
+        check(p.rtt_base % (max(p.rtt_num_start, 1) * GRANULE_SIZE) != 0, "rtt_align")
         check(
             not rtt_geometry_valid(rmm, p.s2sz, p.rtt_level_start, p.rtt_num_start), "rtt_num_level"
         )

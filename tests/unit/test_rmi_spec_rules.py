@@ -236,3 +236,21 @@ def test_set_ripas_base_align_and_no_progress_even_when_ripas_matches() -> None:
     r = w.h.ret(F.RTT_SET_RIPAS, w.rd, w.rec, P2M, P2M + G)
     assert (r.condition, r.x[0]) == ("no_progress", 0x204)
     assert stage2.entry_size(2) == P2M
+
+
+# -- RMI_REALM_CREATE: alias and rtt_align as the pseudocode reads (B4.3.9.2, B3.1, B3.2) ------
+
+
+def test_realm_create_alias_and_rtt_align_read_literally() -> None:
+    """"alias: AddrInRange(rd, params.rtt_base, (params.rtt_num_start - 1) *
+    RMM_GRANULE_SIZE)" with AddrInRange "within [base, base+size]"; "rtt_align:
+    !AddrIsAligned(params.rtt_base, params.rtt_num_start * RMM_GRANULE_SIZE)"."""
+    w = World()
+    base = w.h.delegate(2, align=2 * G)
+    r = w.h.ret(F.REALM_CREATE, base + G + 0x800, w.realm_params(rtt_base=base))
+    assert r.condition == "rd_align"  # past the last starting RTT's base: not an alias
+    r = w.h.ret(F.REALM_CREATE, base + G, w.realm_params(rtt_base=base))
+    assert r.condition == "alias"
+    three = w.h.delegate(4, align=4 * G) + G  # 4 KiB aligned, not 12 KiB aligned
+    r = w.h.ret(F.REALM_CREATE, w.h.delegate(), w.realm_params(rtt_base=three, rtt_num_start=3))
+    assert r.condition == "rtt_align" and three % (3 * G) != 0
