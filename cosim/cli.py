@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=0, help="stop after this many seconds")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("bench", help="run a benchmark (smc, gpt, realm) and print its figures")
+    p = sub.add_parser("bench", help="run a benchmark (smc, gpt, realm, rmm) and print its figures")
     p.add_argument("name", help="benchmark name (a file in bench/)")
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     p.set_defaults(func=cmd_bench)
