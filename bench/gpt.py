@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import Figure, report
 
+from cosim.cli_args import OneLineParser, positive_int
 from cosim.config import GptMode, PlatformConfig, ViolationPolicy
 from cosim.platform import Platform
 from cosim.rmm.abi import RmiFid
@@ -57,10 +57,10 @@ def mem_loop_seconds(mode: GptMode, passes: int, runs: int) -> float:
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="cosim bench gpt")
-    ap.add_argument("--pairs", type=int, default=5000)
-    ap.add_argument("--passes", type=int, default=20)
-    ap.add_argument("--runs", type=int, default=5)
+    ap = OneLineParser(prog="cosim bench gpt")
+    ap.add_argument("--pairs", type=positive_int, default=5000)
+    ap.add_argument("--passes", type=positive_int, default=20)
+    ap.add_argument("--runs", type=positive_int, default=5)
     args = ap.parse_args(argv)
 
     rates = delegate_rate(args.pairs, args.runs)

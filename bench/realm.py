@@ -11,7 +11,6 @@ All are timed on the CPU with the generic timer.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import Figure, report
 
+from cosim.cli_args import OneLineParser, positive_int
 from cosim.config import GptMode, PlatformConfig
 from cosim.host.realm import HostRealm, RealmSpec
 from cosim.host.realmstub import RealmStubDriver, RecRunner, build_realmstub_realm
@@ -30,10 +30,10 @@ from cosim.trace import Trace
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="cosim bench realm")
-    ap.add_argument("--exits", type=int, default=2000)
-    ap.add_argument("--rsi-calls", type=int, default=5000)
-    ap.add_argument("--runs", type=int, default=3)
+    ap = OneLineParser(prog="cosim bench realm")
+    ap.add_argument("--exits", type=positive_int, default=2000)
+    ap.add_argument("--rsi-calls", type=positive_int, default=5000)
+    ap.add_argument("--runs", type=positive_int, default=3)
     ap.add_argument("--gpt", choices=[m.value for m in GptMode], default="hw")
     args = ap.parse_args(argv)
 

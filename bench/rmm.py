@@ -3,7 +3,7 @@
 - Realm lifecycle: DELEGATE the RD and 2 starting RTTs, RMI_REALM_CREATE
   (s2sz 40, starting level 1), RMI_REALM_DESTROY, UNDELEGATE all three:
   8 SMCs issued back to back by the hoststub from one request
-  (StubOp.SMC_LIST_LOOP), timed on the CPU with the generic timer.
+  (StubOp.SMC_BATCH, repeated), timed on the CPU with the generic timer.
 - DELEGATE + UNDELEGATE pairs of one granule (StubOp.SMC_PAIR_LOOP).
 - RMI_VERSION round trips: the transport alone (monitor, doorbell, plugin,
   Python dispatch) with no RMM work, the floor of every SMC above.
@@ -99,12 +99,12 @@ def main(argv: list[str]) -> int:
         calls = lifecycle(rd, rtt, params)
         g = p.pool.alloc()
         pair = (F.GRANULE_DELEGATE, g), (F.GRANULE_UNDELEGATE, g)
-        p.stub.smc_list_loop(calls, count=20)  # warm up translation
+        p.stub.smc_batch(calls, repeat=20)  # warm up translation
         p.stub.smc_pair_loop(*pair, count=200)
         for _ in range(args.runs):
-            r = p.stub.smc_list_loop(calls, count=args.lifecycles)
-            assert r.x0 == 0 and r.progress == len(calls) * args.lifecycles, (
-                f"lifecycle SMC {r.progress % len(calls)} failed: {r.x0:#x}")
+            r = p.stub.smc_batch(calls, repeat=args.lifecycles)
+            assert r.x0 == 0 and r.done == len(calls) * args.lifecycles, (
+                f"lifecycle SMC {(r.done - 1) % len(calls)} failed: {r.x0:#x}")
             figs["life"].append(args.lifecycles * freq / r.ticks)
             r = p.stub.smc_pair_loop(*pair, count=args.pairs)
             assert r.x0 == 0, f"delegate/undelegate failed: {r.x0:#x}"

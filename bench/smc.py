@@ -9,7 +9,6 @@ The ratio shows what the Python round trip costs.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -18,21 +17,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import Figure, report
 
-from cosim.config import PlatformConfig
+from cosim.cli_args import OneLineParser, positive_int
+from cosim.config import GptMode, PlatformConfig
 from cosim.platform import Platform
 from cosim.rmm.abi import PsciFid, RmiFid
 from cosim.trace import Trace
 
 
 def main(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="cosim bench smc")
-    ap.add_argument("--rmi-calls", type=int, default=20000)
-    ap.add_argument("--psci-calls", type=int, default=200000)
-    ap.add_argument("--runs", type=int, default=3)
+    ap = OneLineParser(prog="cosim bench smc")
+    ap.add_argument("--rmi-calls", type=positive_int, default=20000)
+    ap.add_argument("--psci-calls", type=positive_int, default=200000)
+    ap.add_argument("--runs", type=positive_int, default=3)
     args = ap.parse_args(argv)
 
     rmi_rates, psci_rates = [], []
-    with Platform(PlatformConfig(cpus=1), trace=Trace(history=0)) as p:
+    with Platform(PlatformConfig(cpus=1, gpt=GptMode.OFF), trace=Trace(history=0)) as p:
         assert p.stub is not None and p.monitor is not None and p.monitor.features is not None
         freq = p.monitor.features["cntfrq_el0"]
         p.stub.smc_loop(RmiFid.VERSION, 0x10000, count=1000)  # warm up translation

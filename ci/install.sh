@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install everything cca-cosim needs on Debian 12 (bookworm) or 13 (trixie):
 # apt packages (QEMU >= 10.0 from Debian, cross toolchain, gdb-multiarch), the
-# Python venv in .venv with the package and its test extras, the TCG plugin and
-# the firmware images.  Idempotent: every step checks before it acts.
+# Python venv in .venv with the package and its test extras, the TCG plugin, the
+# firmware images, and the realm guest images (`cosim images fetch`: Debian's
+# arm64 kernel and busybox, into ~/.cache/cca-cosim or $COSIM_CACHE).
+# Idempotent: every step checks before it acts.
 #
-#   ci/install.sh            everything
-#   ci/install.sh --no-apt   skip the apt step (packages already present)
+#   ci/install.sh              everything
+#   ci/install.sh --no-apt     skip the apt step (packages already present)
+#   ci/install.sh --no-images  skip fetching the realm guest images
 set -euo pipefail
 
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,10 +20,12 @@ trap 'die "command failed (line $LINENO): $BASH_COMMAND"' ERR
 
 QEMU_MIN_MAJOR=10
 do_apt=1
+do_images=1
 for arg in "$@"; do
     case "$arg" in
         --no-apt) do_apt=0 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        --no-images) do_images=0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) die "unknown argument '$arg' (try --help)" ;;
     esac
 done
@@ -31,8 +36,8 @@ done
 . /etc/os-release
 codename="${VERSION_CODENAME:-}"
 case "${ID:-}:$codename" in
-    debian:bookworm) qemu_suite="bookworm-backports" ;;
-    debian:trixie) qemu_suite="" ;;   # trixie itself carries QEMU 10.0
+    debian:bookworm) qemu_suite="bookworm-backports"; libarchive=libarchive13 ;;
+    debian:trixie) qemu_suite=""; libarchive=libarchive13t64 ;;   # trixie itself carries QEMU 10.0
     *) die "unsupported system '${PRETTY_NAME:-unknown}': need Debian 12 (bookworm) or 13 (trixie)" ;;
 esac
 log "system: ${PRETTY_NAME:-$ID $codename}"
@@ -43,6 +48,7 @@ APT_PACKAGES=(
     gdb-multiarch
     python3 python3-venv python3-dev
     device-tree-compiler        # dtc: readable device-tree dumps in error reports
+    "$libarchive"               # libarchive-c writes the realm initramfs with it
 )
 QEMU_PACKAGE=qemu-system-arm    # provides qemu-system-aarch64
 APT_LOG="$top/build/apt.log"
@@ -144,7 +150,15 @@ build() {
     make -s -C images PYTHON="$top/.venv/bin/python" || die "building the firmware images failed"
 }
 
+fetch_images() {
+    # A cache that already holds the images makes this a one-line no-op (no network).
+    log "images: cosim images fetch"
+    .venv/bin/cosim images fetch ||
+        die "fetching the realm guest images failed (reason above); retry with .venv/bin/cosim images fetch, or skip with --no-images"
+}
+
 [ "$do_apt" = 0 ] || install_apt
 install_venv
 build
+[ "$do_images" = 0 ] || fetch_images
 log "done"

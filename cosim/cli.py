@@ -1,24 +1,49 @@
-"""The `cosim` command line."""
+"""The `cosim` command line.
+
+Every command runs inside main(), which turns what a user can get wrong into
+one line on stderr and an exit status (cosim.exit_status): usage, configuration
+and file errors, a failed machine, signals, a closed or broken standard stream.
+Commands added here get that for free; argument types that check paths and
+counts up front are in cosim.cli_args.
+"""
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
-import json
-import re
-import signal
 import sys
-import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from types import FrameType
 
-from .cli_text import describe_platform
-from .config import REPO_ROOT, ConfigError, GptMode, PlatformConfig, ViolationPolicy
-from .machine.errors import MachineError
-from .trace import Trace, read_jsonl
+try:  # Ctrl-C while Python is still importing: no traceback either
+    import argparse
+    import contextlib
+    import errno
+    import importlib.util
+    import json
+    import os
+    import re
+    import resource
+    import signal
+    from collections.abc import Callable, Iterator, Sequence
+    from contextlib import contextmanager
+    from types import FrameType
+
+    from .cli_args import (
+        OneLineParser,
+        elf_file,
+        output_file,
+        positive_seconds,
+        readable_file,
+        regex,
+    )
+    from .cli_text import ViolationPrinter
+    from .config import REPO_ROOT, ConfigError, GptMode, PlatformConfig, ViolationPolicy
+    from .exit_status import ExitStatus
+    from .images import command as images_command
+    from .machine.errors import MachineError
+    from .trace import Trace, TraceFormatError, read_jsonl
+except KeyboardInterrupt:
+    raise SystemExit(130) from None
 
 BENCH_DIR = REPO_ROOT / "bench"
+_BENCH_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 _SIZE = re.compile(r"^(\d+)([KMG]?)(i?B?)?$", re.IGNORECASE)
 
@@ -51,180 +76,296 @@ def add_platform_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--on-violation", choices=[v.value for v in ViolationPolicy],
                    default=ViolationPolicy.DEFAULT.value,
                    help="what a GPT violation does (default: hw injects an external abort "
-                        "into the offender, plugin halts the machine)")
+                        "into the offender, plugin halts the machine; log: plugin mode "
+                        "records it and goes on)")
     p.add_argument("--no-rme", action="store_true",
                    help="use -cpu max without FEAT_RME (implies --gpt plugin by default)")
     p.add_argument("--qemu", default=PlatformConfig.qemu, help="qemu-system-aarch64 binary")
-    p.add_argument("--payload", type=Path, default=None,
-                   help="NS-EL2 image to boot (default: the hoststub)")
-    p.add_argument("--trace", type=Path, default=None, metavar="FILE",
+    p.add_argument("--trace", type=output_file, default=None, metavar="FILE",
                    help="write every event as JSON lines to FILE")
-    p.add_argument("--symbols", type=Path, action="append", metavar="ELF",
+    p.add_argument("--symbols", type=elf_file, action="append", metavar="ELF",
                    help="ELF file whose symbols name PCs in reports (repeatable)")
 
 
 def platform_config(args: argparse.Namespace) -> PlatformConfig:
     cfg = PlatformConfig(cpus=args.cpus, ram_size=args.ram, rme=not args.no_rme, qemu=args.qemu,
-                         on_violation=ViolationPolicy(args.on_violation))
-    if args.payload is not None:
+                         on_violation=ViolationPolicy(args.on_violation),
+                         gpt=GptMode.AUTO if args.gpt is None else GptMode(args.gpt))
+    if getattr(args, "payload", None) is not None:
         cfg.payload = args.payload
-    if args.gpt is None:
-        cfg.gpt = GptMode.AUTO if cfg.rme else GptMode.PLUGIN
-    else:
-        cfg.gpt = GptMode(args.gpt)
+    cfg.initrd = getattr(args, "initrd", None)
+    cfg.bootargs = getattr(args, "append", None)
     for path in args.symbols or []:
         cfg.symbol_files.append(path)
     return cfg
 
 
-def open_trace(args: argparse.Namespace) -> Trace:
+@contextmanager
+def open_trace(args: argparse.Namespace) -> Iterator[Trace]:
+    """The run's trace, written to --trace FILE if given (closed at the end;
+    a failed write makes the command fail once the run is over)."""
     trace = Trace()
-    if getattr(args, "trace", None) is not None:
-        trace.write_to(args.trace.open("w"))
-    return trace
+    path = getattr(args, "trace", None)
+    if path is not None:
+        trace.write_to(path.open("w"))
+    try:
+        yield trace
+    finally:
+        trace.close()
+    if trace.write_error is not None:
+        why = getattr(trace.write_error, "strerror", None) or trace.write_error
+        raise _OutputError(f"could not write the trace to {path}: {why}")
+
+
+class _OutputError(Exception):
+    """An output the user asked for could not be written."""
 
 
 # -- commands ---------------------------------------------------------------------------
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .platform import Platform
+    from .payload_run import run_payload
 
     cfg = platform_config(args)
-    trace = open_trace(args)
-    with Platform(cfg, trace=trace, console_echo=sys.stdout) as p:
-        assert p.monitor is not None and p.machine is not None
-        print(describe_platform(cfg), file=sys.stderr)
-        deadline = time.monotonic() + args.timeout if args.timeout else None
-        while not p.monitor.powered_off.wait(0.2):
-            p.machine.check()
-            if deadline and time.monotonic() > deadline:
-                print(f"cosim: stopping after {args.timeout} s", file=sys.stderr)
-                break
-    return 0
+    with open_trace(args) as trace:
+        return run_payload(cfg, trace, args.timeout, sys.stdout, sys.stderr)
+
+
+def cmd_realm_run(args: argparse.Namespace) -> int:
+    from .realm_run import cmd_realm_run as run
+
+    with open_trace(args) as trace:
+        return run(args, trace)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(platform_config(args), open_trace(args))
+    cfg = platform_config(args)
+    with open_trace(args) as trace, ViolationPrinter(trace, sys.stderr) as shown:
+        status = ExitStatus.FAILED
+        try:
+            status = ExitStatus(run_demo(cfg, trace))
+        finally:
+            violated = shown.finish(cfg.on_violation)
+    return ExitStatus.VIOLATION if violated else status
+
+
+def bench_names() -> list[str]:
+    return sorted(p.stem for p in BENCH_DIR.glob("*.py") if _BENCH_NAME.fullmatch(p.stem))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    names = bench_names()
+    if args.name not in names:
+        print(f"cosim: no benchmark '{args.name}' (available: {', '.join(names)})",
+              file=sys.stderr)
+        return ExitStatus.USAGE
     path = BENCH_DIR / f"{args.name}.py"
-    if not path.is_file():
-        names = ", ".join(sorted(p.stem for p in BENCH_DIR.glob("*.py") if p.stem[0] != "_"))
-        print(f"cosim: no benchmark '{args.name}' (available: {names})", file=sys.stderr)
-        return 2
     spec = importlib.util.spec_from_file_location(f"cosim_bench_{args.name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return int(module.main(args.bench_args) or 0)
+    try:
+        return int(module.main(args.bench_args) or 0)
+    except SystemExit as exc:  # the benchmark's own usage error, already printed
+        return exc.code if isinstance(exc.code, int) else ExitStatus.USAGE
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    cut: list[int] = []
     try:
-        with args.file.open() as f:
-            events = list(read_jsonl(f))
-    except OSError as exc:
-        print(f"cosim: cannot read trace {args.file}: {exc.strerror}", file=sys.stderr)
-        return 2
-    except json.JSONDecodeError as exc:
-        print(f"cosim: {args.file} is not a JSON-lines trace: {exc}", file=sys.stderr)
-        return 2
-    if args.kind:
-        events = [e for e in events if e.get("kind") in args.kind]
-    if args.name:
-        events = [e for e in events if re.search(args.name, str(e.get("name", "")))]
-    if args.summary:
-        from .trace_summary import summarise
+        with args.file.open("rb") as f:
+            events = read_jsonl(f, on_cut=cut.append)
+            if args.kind:
+                events = (e for e in events if e.get("kind") in args.kind)
+            if args.name:
+                events = (e for e in events if args.name.search(str(e.get("name", ""))))
+            if args.summary:
+                from .trace_summary import summarise
 
-        print(summarise(events))
-        return 0
-    for e in events:
-        print(json.dumps(e, separators=(",", ":")))
-    return 0
+                print(summarise(events))
+            else:
+                for e in events:
+                    print(json.dumps(e, separators=(",", ":")))
+    except TraceFormatError as exc:
+        print(f"cosim: {args.file} {exc}: not a trace written by cosim", file=sys.stderr)
+        return ExitStatus.USAGE
+    if cut:
+        print(f"cosim: {args.file}: line {cut[0]} is cut short (the run that wrote it ended "
+              "mid-line); every event before it was read", file=sys.stderr)
+    return ExitStatus.OK
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    from .images.command import run
+
+    return run(args)
 
 
 def cmd_verify_token(args: argparse.Namespace) -> int:
     from .rmm.attestation import TokenError, verify_token
 
     try:
-        data = args.file.read_bytes()
-    except OSError as exc:
-        print(f"cosim: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 2
-    try:
-        claims = verify_token(data)
+        claims = verify_token(args.file.read_bytes())
     except TokenError as exc:
         print(f"cosim: token verification FAILED: {exc}", file=sys.stderr)
-        return 1
+        return ExitStatus.FAILED
     print(claims.describe())
-    return 0
+    return ExitStatus.OK
 
 
 # -- parser ---------------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, non-zero exit
-        self.exit(2, f"cosim: {message} (see cosim --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cosim", description="Arm CCA realms on stock QEMU: a Python RMM and "
-                                               "GPT co-simulated through a TCG plugin.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser = OneLineParser(prog="cosim", description="Arm CCA realms on stock QEMU: a Python "
+                                                     "RMM and GPT co-simulated through a TCG "
+                                                     "plugin.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
 
     p = sub.add_parser("demo", help="the main job: boot the platform and show the RMM at work")
     add_platform_args(p)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("run", help="boot an NS payload and stream its console until it "
-                                   "powers off")
+    p = sub.add_parser("run", help="boot an NS payload (default: the hoststub) and stream its "
+                                   "console until it powers off",
+                       epilog="exit status: 0 the payload powered off; 1 the machine failed; "
+                              "2 bad arguments or files; 3 GPT violations; 4 the payload reset "
+                              "the machine; 124 --timeout passed; 130 interrupted")
     add_platform_args(p)
-    p.add_argument("--timeout", type=float, default=0, help="stop after this many seconds")
+    p.add_argument("--payload", type=readable_file, default=None, metavar="IMAGE",
+                   help="NS-EL2 image to boot, e.g. an arm64 Linux Image (default: the "
+                        "hoststub)")
+    p.add_argument("--initrd", type=readable_file, default=None, metavar="FILE",
+                   help="initramfs for a Linux payload (described in /chosen)")
+    p.add_argument("--append", default=None, metavar="ARGS",
+                   help="kernel command line (/chosen/bootargs)")
+    p.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS",
+                   help="end the run (exit 124) if the payload has not powered off after this "
+                        "long (default: no limit)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("bench", help="run a benchmark (smc, gpt, realm, rmm) and print its figures")
+    p = sub.add_parser("realm", help="run Linux as a realm (realm run)")
+    realm_sub = p.add_subparsers(dest="realm_command", metavar="COMMAND",
+                                 parser_class=OneLineParser)
+    realm_sub.required = True
+    from .realm_run import add_arguments
+
+    p = realm_sub.add_parser("run", help="boot a kernel as a realm through the KVM-style VMM "
+                                         "(default: the fetched Debian kernel), with its "
+                                         "console here; ends with a summary")
+    add_arguments(p)
+    p.set_defaults(func=cmd_realm_run)
+
+    p = sub.add_parser("bench", help="run a benchmark (smc, gpt, realm, boot, rmm) and print "
+                                     "its figures")
     p.add_argument("name", help="benchmark name (a file in bench/)")
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("trace", help="print, filter or summarise a JSON-lines trace")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=readable_file)
     p.add_argument("--kind", action="append", help="only events of this kind (repeatable)")
-    p.add_argument("--name", help="only events whose name matches this regex")
+    p.add_argument("--name", type=regex, help="only events whose name matches this regex")
     p.add_argument("--summary", action="store_true", help="counts and times per command")
     p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("verify-token", help="verify a CCA attestation token (CBOR file)")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=readable_file)
     p.set_defaults(func=cmd_verify_token)
+
+    p = sub.add_parser("images", help="fetch or show the realm guest images (Debian's arm64 "
+                                      "kernel, the initramfs)")
+    images_command.add_arguments(p)
+    p.set_defaults(func=cmd_images)
     return parser
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
+# -- what main() does around every command --------------------------------------------------
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def install_signal_handlers() -> None:
+    """SIGINT, SIGTERM and SIGHUP end a command cleanly (QEMU stopped, files
+    closed), except a signal this process inherited as ignored: nohup, or a
+    non-interactive shell starting a background job, asks for that, and it
+    is honoured (SIGTERM still works then)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) != signal.SIG_IGN:
+            signal.signal(sig, _interrupt)
+
+
+def reopen_closed_std_streams() -> None:
+    """Give a closed stdin, stdout or stderr /dev/null, so that no file this
+    process opens gets descriptor 0, 1 or 2 (and is clobbered when a child's
+    streams are redirected), and printing to it is harmless."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        null = os.open(os.devnull, os.O_RDONLY if mode == "r" else os.O_WRONLY)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so that the interpreter's
+    final flush cannot fail again."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(null, sys.stdout.fileno())
+    os.close(null)
+
+
+def describe_os_error(exc: OSError) -> str:
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        return f"too many open files (this process may have {soft}: raise ulimit -n)"
+    what = exc.strerror or str(exc)
+    return f"{exc.filename}: {what}" if exc.filename else what
+
+
+def _error(text: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(f"cosim: {text}", file=sys.stderr, flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
-    func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
-    except ConfigError as exc:
-        print(f"cosim: {exc}", file=sys.stderr)
-        return 2
-    except MachineError as exc:
-        print(f"cosim: {exc}", file=sys.stderr)
-        return 1
+        reopen_closed_std_streams()
+        install_signal_handlers()
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help, or a usage error argparse printed
+            return exc.code if isinstance(exc.code, int) else ExitStatus.USAGE
+        func: Callable[[argparse.Namespace], int] = args.func
+        return int(func(args))
     except KeyboardInterrupt:
-        print("cosim: interrupted", file=sys.stderr)
-        return 130
+        _error("interrupted")
+        return ExitStatus.INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return ExitStatus.BROKEN_PIPE
+    except ConfigError as exc:
+        _error(str(exc))
+        return ExitStatus.USAGE
+    except (MachineError, _OutputError) as exc:
+        _error(str(exc))
+        return ExitStatus.FAILED
+    except OSError as exc:
+        _error(describe_os_error(exc))
+        return ExitStatus.FAILED if exc.errno in (errno.EMFILE, errno.ENFILE) \
+            else ExitStatus.USAGE
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import shutil
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KIB = 1 << 10
@@ -45,9 +46,41 @@ class ConfigError(ValueError):
     """A configuration that cannot work, with a message that says why."""
 
 
+_E = TypeVar("_E", GptMode, ViolationPolicy)
+
+
 def artefact(*parts: str) -> Path:
     """A built file of this checkout (images/build, qemu_plugin/build, ...)."""
     return REPO_ROOT.joinpath(*parts)
+
+
+def hoststub_image() -> Path:
+    """The built hoststub, the default NS payload."""
+    return artefact("images", "build", "hoststub.bin")
+
+
+def _as_enum(enum: type[_E], value: object, what: str) -> _E:
+    """`value` as a member of `enum`: a member, or exactly one of its values."""
+    if isinstance(value, enum):
+        return value
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(repr(m.value) for m in enum)
+        raise ConfigError(f"{what} must be one of {choices} (or {enum.__name__}), "
+                          f"not {value!r}") from None
+
+
+def unreadable(path: str | os.PathLike[str]) -> str | None:
+    """Why `path` cannot be read as a file, or None if it can."""
+    try:
+        with open(path, "rb"):
+            pass
+    except IsADirectoryError:
+        return "is a directory, not a file"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 @dataclass
@@ -57,14 +90,23 @@ class PlatformConfig:
     carveout_size: int = CARVEOUT_DEFAULT_SIZE
     rme: bool = True
     """-cpu max,x-rme=on: the CPU implements FEAT_RME."""
-    gpt: GptMode = GptMode.OFF
+    gpt: GptMode = GptMode.AUTO
+    """GPT enforcement; `auto` is resolved at start (see choose_gpt)."""
     on_violation: ViolationPolicy = ViolationPolicy.DEFAULT
     qemu: str = "qemu-system-aarch64"
     plugin: Path = field(default_factory=lambda: artefact("qemu_plugin", "build", "libcosim.so"))
     monitor: Path = field(default_factory=lambda: artefact("images", "build", "monitor.bin"))
-    payload: Path = field(default_factory=lambda: artefact("images", "build", "hoststub.bin"))
+    payload: Path = field(default_factory=hoststub_image)
     """The NS-EL2 image: the hoststub, or a Linux kernel Image."""
+    initrd: Path | None = None
+    """An initramfs for a Linux payload, loaded below the device tree and
+    described in /chosen (linux,initrd-start/-end)."""
+    bootargs: str | None = None
+    """The kernel command line, /chosen/bootargs (None: QEMU's, i.e. none)."""
     payload_offset: int = PAYLOAD_DEFAULT_OFFSET
+    reboot: bool = True
+    """PSCI SYSTEM_RESET reboots the board; False: the calling CPU halts at EL3
+    and the monitor's reset_requested is set (`cosim run` ends there)."""
     extra_qemu_args: list[str] = field(default_factory=list)
     symbol_files: list[Path] = field(default_factory=list)
     """ELF files whose symbols name PCs in reports (the hoststub's is added)."""
@@ -75,7 +117,22 @@ class PlatformConfig:
     stop_timeout: float = 5.0
     """Seconds QEMU gets to quit before it is killed."""
 
+    def __post_init__(self) -> None:
+        self.gpt = _as_enum(GptMode, self.gpt, "gpt")
+        self.on_violation = _as_enum(ViolationPolicy, self.on_violation, "on_violation")
+
+    def choose_gpt(self) -> GptMode:
+        """What `auto` stands for: hw on an RME CPU, else plugin; plugin too when
+        violations are only to be logged (in hw mode an access never happens,
+        so there is nothing to continue past)."""
+        if self.gpt != GptMode.AUTO:
+            return self.gpt
+        if self.rme and self.on_violation != ViolationPolicy.LOG:
+            return GptMode.HW
+        return GptMode.PLUGIN
+
     def validate(self) -> None:
+        self.__post_init__()
         if not 1 <= self.cpus <= MAX_CPUS:
             raise ConfigError(f"cpus must be 1..{MAX_CPUS}, not {self.cpus}")
         if self.ram_size % (2 * MIB) or self.ram_size < 128 * MIB:
@@ -91,12 +148,22 @@ class PlatformConfig:
         if self.on_violation == ViolationPolicy.LOG and self.gpt == GptMode.HW:
             raise ConfigError("--on-violation log is for --gpt plugin: in hw mode the access "
                               "never happens, so there is nothing to continue past")
+        if self.bootargs is not None and "\0" in self.bootargs:
+            raise ConfigError("the kernel command line cannot contain a NUL character")
         if shutil.which(self.qemu) is None and not os.access(self.qemu, os.X_OK):
             raise ConfigError(f"QEMU binary '{self.qemu}' not found (run ci/install.sh)")
+        built = {artefact("qemu_plugin", "build", "libcosim.so"),
+                 artefact("images", "build", "monitor.bin"), hoststub_image()}
         for what, path in (("TCG plugin", self.plugin), ("monitor image", self.monitor),
-                           ("NS payload", self.payload)):
-            if not Path(path).is_file():
-                raise ConfigError(f"{what} {path} does not exist (run ci/install.sh)")
+                           ("NS payload", self.payload), ("initrd", self.initrd)):
+            if path is None:
+                continue
+            problem = unreadable(path)
+            if problem is None:
+                continue
+            if Path(path) in built and not Path(path).exists():
+                problem += " (run ci/install.sh to build it)"
+            raise ConfigError(f"{what} {path}: {problem}")
 
     @property
     def cpu_model(self) -> str:

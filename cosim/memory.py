@@ -49,6 +49,7 @@ class GuestMemory:
         self.name = name
         self._buf = buffer
         self._view = memoryview(buffer)
+        self._closed = False
 
     # -- construction -------------------------------------------------------
 
@@ -65,6 +66,10 @@ class GuestMemory:
         return cls(base, mmap.mmap(fd, size, flags=mmap.MAP_SHARED), name=name)
 
     def close(self) -> None:
+        """Unmap; every later access raises GuestMemoryError."""
+        self._closed = True
+        self.size = 0
+        self.end = self.base
         self._view.release()
         if isinstance(self._buf, mmap.mmap):
             self._buf.close()
@@ -77,6 +82,9 @@ class GuestMemory:
     def _offset(self, pa: int, length: int) -> int:
         off = pa - self.base
         if off < 0 or length < 0 or off + length > self.size:
+            if self._closed:
+                raise GuestMemoryError(f"guest memory '{self.name}' is gone: the platform "
+                                       "has stopped")
             raise GuestMemoryError(
                 f"access of {length} bytes at PA {pa:#x} is outside {self.name} "
                 f"[{self.base:#x}, {self.end:#x})"

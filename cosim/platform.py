@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -21,20 +22,20 @@ from .arch.gpt import GptEncoder, PasTable
 from .arch.idregs import stage2_has_lpa2
 from .arch.pas import GRANULE_SHIFT, GRANULE_SIZE, Pas
 from .arch.stage2 import MAX_OA_BITS, MAX_OA_BITS_LPA2
-from .config import ConfigError, GptMode, PlatformConfig, artefact
+from .config import ConfigError, GptMode, PlatformConfig, artefact, hoststub_image
 from .host.pool import PagePool
 from .host.rmi import RmiClient
 from .host.stub import HostStub
 from .machine import board, dtb
-from .machine.errors import QemuStartError
-from .machine.machine import Machine
-from .machine.qemu import QemuCommand
+from .machine.errors import MachineError, QemuStartError
+from .machine.machine import Machine, memfd
 from .memory import GuestMemory
 from .monitor import layout as L
 from .monitor.boot import BootConfig, CpuFeatures, patch_image
 from .monitor.context import ContextShape, publish_shape, shape_for
 from .monitor.dispatch import Monitor
 from .monitor.worlds import WorldSwitch
+from .payload import NsImages, load_ns_images, ns_device_tree
 from .rmm import Rmm, RmmConfig
 from .rmm.abi import HashAlgorithm
 from .symbols import ElfSymbols
@@ -97,6 +98,8 @@ class Platform:
         self.context_shape: ContextShape | None = None
         self._pas_fd: int | None = None
         self._pas_map: mmap.mmap | None = None
+        self._ns: NsImages | None = None
+        self._ns_dtb = b""
 
     # -- addresses ------------------------------------------------------------------
 
@@ -119,7 +122,9 @@ class Platform:
 
     @property
     def memory(self) -> GuestMemory:
-        assert self.machine is not None and self.machine.ram is not None
+        """Guest RAM, shared with QEMU (only while the platform runs)."""
+        if self.machine is None or self.machine.ram is None:
+            raise MachineError("the platform is not started: it has no guest memory yet")
         return self.machine.ram
 
     # -- life cycle -----------------------------------------------------------------------
@@ -131,50 +136,23 @@ class Platform:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _qemu_command(self) -> QemuCommand:
-        cfg = self.config
-        return QemuCommand(qemu=cfg.qemu, cpus=cfg.cpus, ram_size=cfg.ram_size,
-                           cpu_model=cfg.cpu_model, bios="", ram_path="",
-                           extra_args=list(cfg.extra_qemu_args))
-
-    def device_tree(self) -> bytes:
-        """QEMU's device tree for this board, with the carve-out reserved and
-        PSCI (SMC conduit) described, as the NS payload must see it."""
-        tree = dtb.dump_qemu_dtb(self._qemu_command().dumpdtb_args("{out}"),
-                                 timeout=self.config.start_timeout)
-        dtb.reserve_memory(tree, "cca-cosim", self.carveout_base, self.config.carveout_size)
-        dtb.add_psci(tree)
-        return dtb.to_blob(tree)
-
-    def _resolve_gpt_mode(self) -> bytes:
-        """Choose `auto` GPT mode by probing QEMU for RME, and build the device
-        tree on the way (the probe is the same dumpdtb run)."""
-        cfg = self.config
-        if cfg.gpt != GptMode.AUTO:
-            return self.device_tree()
-        try:
-            tree = self.device_tree()
-            cfg.gpt = GptMode.HW if cfg.rme else GptMode.PLUGIN
-            return tree
-        except QemuStartError as exc:
-            if not cfg.rme or "rme" not in str(exc).lower():
-                raise
-        cfg.rme = False
-        cfg.gpt = GptMode.PLUGIN
-        self.trace.emit("platform", event="no-rme", message="QEMU's CPU has no RME: "
-                        "GPT enforced by the plugin")
-        return self.device_tree()
+    @property
+    def runs_hoststub(self) -> bool:
+        """Whether the NS payload is the hoststub (then start() waits until it
+        asks for work, and `stub` drives it)."""
+        return Path(self.config.payload).resolve() == hoststub_image().resolve()
 
     def _make_gpt(self) -> tuple[int, list[str], list[int]]:
         """The PAS table (shared with the plugin in plugin mode) and, in hw mode,
         the encoder.  Returns (boot flags, plugin arguments, fds QEMU inherits)."""
         cfg = self.config
+        self.gpt_encoder = None
         granules = cfg.ram_size >> GRANULE_SHIFT
         buffer = None
         plugin_args: list[str] = []
         fds: list[int] = []
         if cfg.gpt == GptMode.PLUGIN:
-            self._pas_fd = os.memfd_create("cosim-pas", os.MFD_CLOEXEC)
+            self._pas_fd = memfd("pas")
             os.ftruncate(self._pas_fd, granules)
             self._pas_map = mmap.mmap(self._pas_fd, granules, flags=mmap.MAP_SHARED)
             buffer = memoryview(self._pas_map)
@@ -194,36 +172,62 @@ class Platform:
         return flags, plugin_args, fds
 
     def start(self) -> None:
+        """Start QEMU and wait until the monitor is up (and the hoststub, when
+        it is the payload).  GPT `auto` becomes hw on an RME CPU, or plugin
+        (also when QEMU turns out to have no RME: then the start is retried)."""
         cfg = self.config
         cfg.validate()
-        tree = self._resolve_gpt_mode()
-        flags, plugin_args, fds = self._make_gpt()
-        boot = BootConfig(
-            ram_base=board.RAM_BASE, ram_size=cfg.ram_size,
-            carveout_base=self.carveout_base, carveout_size=cfg.carveout_size,
-            ns_entry=self.payload_address, ns_dtb=self.dtb_address, num_cpus=cfg.cpus,
-            flags=flags,
-            gpccr=self.gpt_encoder.gpccr if self.gpt_encoder else 0,
-            gptbr=self.gpt_encoder.gptbr if self.gpt_encoder else 0)
-        bios = patch_image(Path(cfg.monitor).read_bytes(), boot)
         for path in self._symbol_files():
             self.symbols.add(path)
-        self.machine = Machine(
-            cfg, handler=_Deferred(self), bios=bios,
-            blobs=[(str(cfg.payload), self.payload_address), (tree, self.dtb_address)],
-            plugin_args=plugin_args, shared_fds=fds,
-            trace=self.trace, console_echo=self._console_echo, on_stop=self._release,
-            on_pause=self._on_pause, on_resume=self._on_resume)
+        auto = cfg.gpt == GptMode.AUTO
+        cfg.gpt = cfg.choose_gpt()
         try:
+            self._start()
+        except QemuStartError as exc:
+            if not (auto and cfg.rme and "x-rme" in str(exc)):
+                raise
+            cfg.rme = False
+            cfg.gpt = GptMode.PLUGIN
+            self.trace.emit("platform", event="no-rme", message="QEMU's CPU has no RME: "
+                            "GPT enforced by the plugin")
+            self._start()
+
+    def _start(self) -> None:
+        cfg = self.config
+        try:
+            images = load_ns_images(cfg, self.payload_address, self.dtb_address)
+            self._ns = images
+            flags, plugin_args, fds = self._make_gpt()
+            boot = BootConfig(
+                ram_base=board.RAM_BASE, ram_size=cfg.ram_size,
+                carveout_base=self.carveout_base, carveout_size=cfg.carveout_size,
+                ns_entry=images.entry, ns_dtb=self.dtb_address, num_cpus=cfg.cpus,
+                flags=flags,
+                gpccr=self.gpt_encoder.gpccr if self.gpt_encoder else 0,
+                gptbr=self.gpt_encoder.gptbr if self.gpt_encoder else 0)
+            bios = patch_image(Path(cfg.monitor).read_bytes(), boot)
+            blobs: list[tuple[bytes | str, int]] = [(images.payload, images.payload_address)]
+            if images.initrd is not None:
+                blobs.append((images.initrd, images.initrd_address))
+            self.machine = Machine(
+                cfg, handler=_Deferred(self), bios=bios, blobs=blobs,
+                plugin_args=plugin_args, shared_fds=fds,
+                trace=self.trace, console_echo=self._console_echo, on_stop=self._release,
+                on_pause=self._on_pause, on_resume=self._on_resume)
             self.machine.start()
+            self._ns_dtb = ns_device_tree(dtb.read_blob(self.memory, board.RAM_BASE), images,
+                                          (self.carveout_base, cfg.carveout_size),
+                                          cfg.bootargs)
             self._attach()
+            self.memory.write(self.dtb_address, self._ns_dtb)
             self.machine.resume()
             self.machine.wait(self.monitor.booted, cfg.start_timeout,  # type: ignore[union-attr]
                               "the monitor's boot report")
             if self.monitor.features is not None and cfg.gpt == GptMode.HW \
                     and not self.monitor.features.has_rme:
                 raise ConfigError("--gpt hw needs FEAT_RME, and the CPU reports none")
-            self.stub.wait_ready(0)  # type: ignore[union-attr]
+            if self.runs_hoststub:
+                self.stub.wait_ready(0)  # type: ignore[union-attr]
         except BaseException:
             self.stop()
             raise
@@ -231,9 +235,7 @@ class Platform:
     def _symbol_files(self) -> list[Path]:
         files = [Path(p) for p in self.config.symbol_files]
         stub_elf = artefact("images", "build", "hoststub.elf")
-        if Path(self.config.payload).resolve() == artefact("images", "build",
-                                                            "hoststub.bin").resolve() \
-                and stub_elf.exists():
+        if self.runs_hoststub and stub_elf.exists():
             files.append(stub_elf)
         return files
 
@@ -263,20 +265,36 @@ class Platform:
         self._load_rel2_vectors()
         monitor.on_boot = self._on_boot
         monitor.on_power_off = self.machine.expect_exit
+        monitor.reboot = cfg.reboot
         self.monitor = monitor
 
-    def rmi(self, cpu: int = 0) -> RmiClient:
-        """An RMI client whose calls are real SMCs from the hoststub on `cpu`."""
+    def rmi(self, cpu: int | None = None) -> RmiClient:
+        """An RMI client whose calls are real SMCs from the hoststub on `cpu`
+        (None: the CPU of the host program calling it, else CPU 0)."""
         assert self.stub is not None
         stub = self.stub
-        return RmiClient(lambda fid, *args: stub.smc(fid, *args, cpu=cpu).ret)
+
+        def where() -> int:
+            if cpu is not None:
+                return cpu
+            current = stub.current_cpu()
+            return 0 if current is None else current
+
+        def batch(smcs: Sequence[Sequence[int]]) -> tuple[int, tuple[int, ...]]:
+            res = stub.smc_batch(smcs, cpu=where())
+            return res.done, res.ret
+
+        return RmiClient(lambda fid, *args: stub.smc(fid, *args, cpu=where()).ret, batch)
 
     @property
     def pool(self) -> PagePool:
-        """NS RAM the host side may use: from 64 MiB up to the DTB."""
+        """NS RAM the host side may use: from 64 MiB up to the initrd or the DTB."""
         if self._pool is None:
             base = board.RAM_BASE + HOST_POOL_OFFSET
-            self._pool = PagePool(base, self.dtb_address - base)
+            top = self.dtb_address
+            if self._ns is not None and self._ns.initrd is not None:
+                top = self._ns.initrd_address
+            self._pool = PagePool(base, top - base)
         return self._pool
 
     @property
@@ -302,7 +320,7 @@ class Platform:
         """Let a machine stopped by a violation (or by a debugger) run again."""
         assert self.machine is not None
         if self.guard is not None:
-            self.guard.halted.clear()
+            self.guard.release()
         self.machine.resume()
 
     def _on_boot(self, features: CpuFeatures) -> None:
@@ -316,6 +334,9 @@ class Platform:
                          (self.carveout_base - board.RAM_BASE) >> GRANULE_SHIFT)
             self.stub.reset()
             self.monitor.cpus_up.clear()
+        if self._ns_dtb:
+            self.memory.write(self.dtb_address, self._ns_dtb)  # the payload may have used it
+        self.stub.set_counter_frequency(features["cntfrq_el0"])
         self.context_shape = shape_for(features)
         publish_shape(self.memory, self.carveout_base, self.context_shape)
         if self.world is not None:
@@ -338,6 +359,13 @@ class Platform:
             self.stub.shutdown()
 
     def stop(self) -> None:
+        """Stop QEMU and release everything (start() may be called again).
+        A machine halted in plugin mode is killed: released, its vCPUs would
+        run on past the violation while QEMU shuts down."""
+        if self.machine is not None and self.guard is not None and self.guard.holding:
+            self.machine.kill()
+        if self.guard is not None:
+            self.guard.close()
         if self.machine is not None:
             self.machine.stop()
         if self.gpt is not None and self._pas_map is not None:
@@ -369,6 +397,10 @@ class _Deferred:
     def on_violation(self, vcpu: int, pc: int, pa: int, va: int, info: int, value: int) -> int:
         assert self._p.monitor is not None
         return self._p.monitor.on_violation(vcpu, pc, pa, va, info, value)
+
+    def on_held(self, vcpu: int, pc: int, offender: int) -> None:
+        if self._p.guard is not None:
+            self._p.guard.on_held(vcpu, pc, offender)
 
 
 def _echo(cpu: int, args: tuple[int, ...]) -> tuple[int, ...]:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import bisect
 from pathlib import Path
 
+from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+
+from .config import ConfigError
 
 
 class ElfSymbols:
@@ -16,16 +19,23 @@ class ElfSymbols:
             self.add(Path(p))
 
     def add(self, path: Path) -> None:
-        with path.open("rb") as f:
-            elf = ELFFile(f)
-            table = elf.get_section_by_name(".symtab")
-            if table is None:
-                return
-            for sym in table.iter_symbols():
-                if not sym.name or sym.name.startswith("$") or sym["st_shndx"] == "SHN_ABS":
-                    continue  # mapping symbols and absolute constants name no code
-                if sym["st_info"]["type"] in ("STT_FUNC", "STT_NOTYPE", "STT_OBJECT"):
-                    self._entries.append((sym["st_value"], sym["st_size"], sym.name, path.name))
+        """Add the symbols of the ELF file `path` (ConfigError if it is not one)."""
+        try:
+            with path.open("rb") as f:
+                elf = ELFFile(f)
+                table = elf.get_section_by_name(".symtab")
+                symbols = list(table.iter_symbols()) if table is not None else []
+        except IsADirectoryError:
+            raise ConfigError(f"symbol file {path}: is a directory, not a file") from None
+        except OSError as exc:
+            raise ConfigError(f"symbol file {path}: {exc.strerror or exc}") from None
+        except (ELFError, ValueError) as exc:
+            raise ConfigError(f"symbol file {path} is not an ELF file ({exc})") from None
+        for sym in symbols:
+            if not sym.name or sym.name.startswith("$") or sym["st_shndx"] == "SHN_ABS":
+                continue  # mapping symbols and absolute constants name no code
+            if sym["st_info"]["type"] in ("STT_FUNC", "STT_NOTYPE", "STT_OBJECT"):
+                self._entries.append((sym["st_value"], sym["st_size"], sym.name, path.name))
         self._entries.sort()
         self._starts = [e[0] for e in self._entries]
 

@@ -33,6 +33,8 @@ class Trace:
         self._files: list[IO[str]] = []
         self.active = history > 0
         self.count = 0
+        self.write_error: OSError | ValueError | None = None
+        """Why writing the trace file failed (it stopped then), e.g. a full disk."""
 
     # -- producing ------------------------------------------------------------
 
@@ -64,17 +66,33 @@ class Trace:
         return unsubscribe
 
     def write_to(self, stream: IO[str]) -> None:
-        """Write every future event to `stream` as one JSON line."""
+        """Write every future event to `stream` as one JSON line.  If a write
+        fails, writing stops and `write_error` says why (the run goes on)."""
         lock = threading.Lock()
 
         def sink(event: Event) -> None:
             line = json.dumps(event, separators=(",", ":"), default=str)
             with lock:
-                stream.write(line + "\n")
-                stream.flush()
+                if self.write_error is not None:
+                    return
+                try:
+                    stream.write(line + "\n")
+                    stream.flush()
+                except (OSError, ValueError) as exc:
+                    self.write_error = exc
 
         self._files.append(stream)
         self.subscribe(sink)
+
+    def close(self) -> None:
+        """Close the files given to write_to (a write error is kept in write_error)."""
+        files, self._files = self._files, []
+        for f in files:
+            try:
+                f.close()
+            except (OSError, ValueError) as exc:
+                if self.write_error is None:
+                    self.write_error = exc
 
     def history(self, kind: str | None = None) -> list[Event]:
         """The retained events, oldest first, optionally only those of `kind`."""
@@ -90,10 +108,51 @@ class Trace:
         return found[-last:] if last else found
 
 
-def read_jsonl(lines: Iterable[str]) -> Iterator[Event]:
-    """Parse a JSON-lines trace file, skipping blank lines."""
-    for line in lines:
-        line = line.strip()
-        if line:
-            yield json.loads(line)
+class TraceFormatError(ValueError):
+    """A line of a trace file that is not a JSON object."""
+
+    def __init__(self, line: int, problem: str) -> None:
+        self.line = line
+        super().__init__(f"line {line} {problem}")
+
+
+def read_jsonl(lines: Iterable[str | bytes],
+               on_cut: Callable[[int], None] | None = None) -> Iterator[Event]:
+    """Parse a JSON-lines trace (a file opened in binary or text mode, or a
+    list of lines) one event at a time, skipping blank lines.
+
+    A run that dies mid-write leaves its last line cut short: when the last
+    line lacks its newline and does not parse, and events came before it,
+    `on_cut(its line number)` is called and the line skipped.  Any other line
+    that is not a JSON object raises TraceFormatError with its number."""
+    it = iter(lines)
+    ahead = next(it, None)
+    number = 0
+    events = 0
+    while ahead is not None:
+        raw, ahead = ahead, next(it, None)
+        number += 1
+        last_cut = ahead is None and events > 0 and \
+            not (raw.endswith(b"\n") if isinstance(raw, bytes) else raw.endswith("\n"))
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            if not text.strip():
+                continue
+            event = json.loads(text)
+        except ValueError as exc:  # UnicodeDecodeError, json.JSONDecodeError
+            if last_cut:
+                if on_cut is not None:
+                    on_cut(number)
+                break
+            if isinstance(exc, UnicodeDecodeError):
+                raise TraceFormatError(number, "is not UTF-8 text (is this a trace?)") \
+                    from None
+            assert isinstance(exc, json.JSONDecodeError)
+            raise TraceFormatError(number, f"is not JSON ({exc.msg}, column {exc.colno})") \
+                from None
+        if not isinstance(event, dict):
+            raise TraceFormatError(number, f"is a JSON {type(event).__name__}, not an object "
+                                           "(one event per line)")
+        events += 1
+        yield event
 

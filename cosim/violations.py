@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from .arch import esr as esr_decode
 from .arch.gpt import PasTable
@@ -66,6 +67,11 @@ class Violation:
     history: list[str] = field(default_factory=list)
     action: str = ""
 
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Violation:
+        """The violation a `gpt_violation` trace event records."""
+        return cls(**{f.name: event[f.name] for f in fields(cls) if f.name in event})
+
     def summary(self) -> str:
         who = f"{_WORLD_NAME.get(World(self.world), '?')}" + \
             (f" EL{self.el}" if self.el is not None else "")
@@ -109,7 +115,15 @@ class ViolationGuard:
         self.pause = pause
         self.violations: list[Violation] = []
         self.halted = threading.Event()
+        """Set while the machine is halted on a violation (policy halt)."""
+        self.held: dict[int, int] = {}
+        """Plugin mode, while halted: vCPU -> the PC the plugin holds it at."""
         self._lock = threading.Lock()
+        self._hold = threading.Condition()
+        self._holding = False
+        self._halts = 0
+        """Counts releases: a vCPU held by an earlier halt goes when it changes."""
+        self._closed = False
 
     def _history(self, granule: int) -> list[str]:
         events = self.trace.find(lambda e: e["kind"] == "granule" and e.get("pa") == granule,
@@ -174,9 +188,45 @@ class ViolationGuard:
             v.action = "logged; the machine continues (the access has happened)"
             self._record(v)
             return P.PluginReply.OK
-        v.action = ("machine stopped after the access (plugin mode detects after the fact); "
-                    "state preserved for GDB")
+        if self._closed:
+            v.action = "logged; the machine is shutting down"
+            self._record(v)
+            return P.PluginReply.OK
+        v.action = (f"machine halted: CPU {cpu} is held inside this access (done: plugin mode "
+                    "detects after the fact), no later instruction ran; the other vCPUs are "
+                    "held at their next load or store")
+        with self._hold:
+            self._holding = True
         self._record(v)
-        self.pause()
         self.halted.set()
         return P.PluginReply.STOP
+
+    def on_held(self, cpu: int, pc: int, offender: int) -> None:
+        """The plugin holds `cpu` at `pc` (runs on that vCPU's plugin thread):
+        keep it there until release()."""
+        with self._hold:
+            if not self._holding:
+                return
+            self.held[cpu] = pc
+            halt = self._halts
+            while self._holding and self._halts == halt:
+                self._hold.wait()
+
+    @property
+    def holding(self) -> bool:
+        """Whether the plugin holds the vCPUs (plugin mode, halted)."""
+        return self._holding
+
+    def release(self) -> None:
+        """Let every vCPU held after a plugin-mode violation go on."""
+        with self._hold:
+            self._holding = False
+            self._halts += 1
+            self.held.clear()
+            self._hold.notify_all()
+        self.halted.clear()
+
+    def close(self) -> None:
+        """The machine is stopping: release every vCPU and hold none again."""
+        self._closed = True
+        self.release()

@@ -78,6 +78,10 @@ def vttbr_baddr(table_pa: int, lpa2: bool) -> int:
     return table_pa & VTTBR_BADDR_MASK
 
 # CPTR_EL2 (HCR_EL2.E2H = 0)
+HCRX_MSCEN = 1 << 11
+"""HCRX_EL2.MSCEn: the FEAT_MOPS memory copy and set instructions are enabled
+at EL1 and EL0 (they are UNDEFINED there when it is 0)."""
+
 CPTR_RES1 = 0xFF | (1 << 9) | (1 << 12) | (1 << 13)
 """Bits [7:0], 9, 12 and 13 are RES1 (bit 12 is TSM with FEAT_SME: 1 traps SME)."""
 CPTR_TZ = 1 << 8

@@ -8,13 +8,35 @@ SMC, so it drives any RMM that speaks the v1.0 ABI.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..monitor.layout import STUB_BATCH_MAX as BATCH_LIMIT
 from ..rmm.abi import SMC_UNKNOWN, RmiFid, RmiStatus, s64
 
 Transport = Callable[..., tuple[int, ...]]
 """transport(fid, *args) -> (x0, x1, ...): one SMC."""
+BatchTransport = Callable[[Sequence[Sequence[int]]], tuple[int, tuple[int, ...]]]
+"""batch(smcs) -> (how many ran, the last one's x0, x1, ...): SMCs back to back,
+stopping after the first whose x0 is not 0."""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    done: int
+    """How many SMCs ran (the last of them failed unless `ok`)."""
+    ok: bool
+    last: tuple[int, ...]
+    """x0.. of the last SMC that ran."""
+
+    @property
+    def status(self) -> int:
+        x0 = self.last[0] if self.last else 0
+        return SMC_UNKNOWN if x0 == SMC_UNKNOWN else x0 & 0xFF
+
+    @property
+    def index(self) -> int:
+        return (self.last[0] >> 8) & 0xFF if self.last else 0
 
 
 class RmiError(Exception):
@@ -48,8 +70,31 @@ class RttEntry:
 
 
 class RmiClient:
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, batch: BatchTransport | None = None) -> None:
         self._smc = transport
+        self._batch = batch
+
+    def batch(self, smcs: Sequence[Sequence[int]]) -> BatchResult:
+        """Several RMI calls back to back (one request to the host CPU when the
+        transport can batch), stopping at the first that does not return
+        RMI_SUCCESS."""
+        if not smcs:
+            return BatchResult(0, True, ())
+        if self._batch is None:
+            done, last = 0, ()
+            for done, smc in enumerate(smcs, start=1):  # noqa: B007 (done is the count)
+                last = tuple(self._smc(*smc))
+                if last[0] != 0:
+                    break
+        else:
+            done, last = 0, ()
+            for first in range(0, len(smcs), BATCH_LIMIT):
+                chunk = smcs[first:first + BATCH_LIMIT]
+                n, last = self._batch(chunk)
+                done += n
+                if n < len(chunk) or last[0] != 0:
+                    break
+        return BatchResult(done, done == len(smcs) and last[0] == 0, tuple(last))
 
     def call(self, fid: RmiFid, *args: int, ok: tuple[int, ...] = (RmiStatus.SUCCESS,)
              ) -> tuple[int, ...]:

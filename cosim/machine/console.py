@@ -26,6 +26,8 @@ class Console:
         self._cond = threading.Condition()
         self._conn: socket.socket | None = None
         self._closed = False
+        self.echo_error: Exception | None = None
+        """Why echoing stopped (e.g. BrokenPipeError: the reader of stdout left)."""
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         self._server.bind("\0" + name)
         self._server.listen(1)
@@ -46,8 +48,12 @@ class Console:
             if not data:
                 break
             if self._echo is not None:
-                self._echo.write(data.decode("utf-8", "replace"))
-                self._echo.flush()
+                try:
+                    self._echo.write(data.decode("utf-8", "replace"))
+                    self._echo.flush()
+                except (OSError, ValueError) as exc:  # a closed or broken stream
+                    self.echo_error = exc
+                    self._echo = None
             with self._cond:
                 self._buf += data
                 if len(self._buf) > self._limit:

@@ -1,35 +1,40 @@
-"""Device trees: QEMU's own for the configured board (`-machine dumpdtb`),
-and the edits a payload booted by our monitor needs."""
+"""Device trees: QEMU's own for the running board, and the edits a payload
+booted by our monitor needs.
+
+With -bios, QEMU's virt board writes the device tree it generated for exactly
+this machine (devices, CPUs, memory) to the start of RAM before the first
+instruction runs; `read_blob` takes it from there while QEMU is still paused,
+so the tree always matches the machine the payload runs on.
+"""
 
 from __future__ import annotations
 
-import subprocess
-import tempfile
-from pathlib import Path
+import struct
 
 import fdt
 
-from .errors import QemuStartError
+from ..memory import GuestMemory
+
+FDT_MAGIC = 0xD00DFEED
+_HEADER = struct.Struct(">II")
+"""magic and totalsize, the first two big-endian words of a flattened tree
+(devicetree specification, "FDT header")."""
 
 
-def dump_qemu_dtb(dumpdtb_args: list[str], timeout: float = 30.0) -> fdt.FDT:
-    """Run QEMU once with dumpdtb= and parse what it wrote.  `dumpdtb_args`
-    must contain the literal placeholder {out} for the output path."""
-    with tempfile.TemporaryDirectory(prefix="cosim-dtb-") as tmp:
-        out = str(Path(tmp) / "qemu.dtb")
-        args = [a.replace("{out}", out) for a in dumpdtb_args]
-        try:
-            proc = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise QemuStartError(f"QEMU did not dump its device tree within {timeout:.0f} s") \
-                from exc
-        except OSError as exc:
-            raise QemuStartError(f"cannot run {args[0]}: {exc}") from exc
-        if proc.returncode != 0 or not Path(out).exists():
-            raise QemuStartError("QEMU refused the machine configuration:\n  "
-                                 + "\n  ".join(proc.stderr.strip().splitlines()[-10:]))
-        return fdt.parse_dtb(Path(out).read_bytes())
+class DeviceTreeError(ValueError):
+    """No device tree where one was expected."""
+
+
+def read_blob(memory: GuestMemory, pa: int) -> bytes:
+    """The flattened device tree at `pa` in guest memory."""
+    magic, size = _HEADER.unpack(memory.read(pa, _HEADER.size))
+    if magic != FDT_MAGIC or not _HEADER.size < size <= memory.end - pa:
+        raise DeviceTreeError(f"no device tree at PA {pa:#x} (magic {magic:#x}, size {size})")
+    return memory.read(pa, size)
+
+
+def parse(blob: bytes) -> fdt.FDT:
+    return fdt.parse_dtb(blob)
 
 
 def _cells(value: int, cells: int) -> list[int]:

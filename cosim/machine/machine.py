@@ -15,7 +15,10 @@ The machine knows nothing of the monitor or the RMM: the owner hands it a
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -33,6 +36,28 @@ from .qemu import Blob, QemuCommand
 from .qmp import Qmp
 
 MEMFD_PATH = "/proc/self/fd/{}"
+FIRST_FREE_FD = 3
+"""Descriptors QEMU inherits are kept above stdin, stdout and stderr: when
+cosim runs with one of those closed, a new descriptor would take its number
+and the child's redirection of that stream would replace it."""
+
+
+def memfd(name: str) -> int:
+    """A close-on-exec memfd numbered above the standard streams."""
+    fd = os.memfd_create(f"cosim-{name}", os.MFD_CLOEXEC)
+    if fd >= FIRST_FREE_FD:
+        return fd
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, FIRST_FREE_FD)
+    finally:
+        os.close(fd)
+
+
+def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    """Signal the process group QEMU leads (start_new_session): a --qemu
+    wrapper's children go with it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
 
 
 class Machine:
@@ -89,10 +114,12 @@ class Machine:
         self.stop()
 
     def _memfd(self, name: str, data: bytes | None = None, size: int = 0) -> int:
-        fd = os.memfd_create(f"cosim-{name}", os.MFD_CLOEXEC)
+        fd = memfd(name)
         self._fds.append(fd)
         if data is not None:
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
         if size:
             os.ftruncate(fd, size)
         return fd
@@ -138,7 +165,9 @@ class Machine:
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                          start_new_session=True)
         except OSError as exc:
-            raise QemuStartError(f"cannot run {cfg.qemu}: {exc}") from exc
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                raise  # out of descriptors: not QEMU's fault
+            raise QemuStartError(f"cannot run {cfg.qemu}: {exc.strerror or exc}") from exc
         self._stderr_reader = threading.Thread(target=self._read_stderr, name="qemu-stderr",
                                                daemon=True)
         self._stderr_reader.start()
@@ -166,8 +195,10 @@ class Machine:
     def _check_started(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
             time.sleep(0.1)  # let the stderr reader catch QEMU's last words
+            note = self._stderr_note() or (f" and printed nothing: is '{self.config.qemu}' "
+                                           "qemu-system-aarch64?")
             raise QemuStartError(f"QEMU exited with status {self.proc.returncode} while "
-                                 f"starting{self._stderr_note()}")
+                                 f"starting{note}")
         self.check()
 
     def _stderr_note(self) -> str:
@@ -214,7 +245,7 @@ class Machine:
         self.trace.emit("machine", event="failure", error=str(error).splitlines()[0])
         self._failed.set()
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+            kill_group(self.proc)
 
     @property
     def failure(self) -> MachineError | None:
@@ -249,10 +280,33 @@ class Machine:
         if self.qmp is not None:
             self.qmp.execute_nowait("stop")
 
-    def status(self) -> dict[str, Any]:
+    def status(self, timeout: float = 10.0) -> dict[str, Any]:
         if self.qmp is None:
             raise MachineError("QMP is not connected")
-        return self.qmp.execute("query-status")
+        return self.qmp.execute("query-status", timeout=timeout)
+
+    def check_alive(self, timeout: float = 10.0) -> None:
+        """Raise the recorded failure, or fail now if QEMU no longer answers QMP
+        within `timeout` (it was stopped with SIGSTOP, or it hangs)."""
+        self.check()
+        try:
+            self.status(timeout)
+        except MachineTimeout:
+            if self.proc is None or self.proc.poll() is not None:
+                self.check()
+                raise
+            state = _process_state(self.proc.pid)
+            why = " (it is stopped: SIGSTOP or a debugger?)" if state in ("T", "t") else ""
+            self.fail(MachineTimeout(f"QEMU (pid {self.proc.pid}) stopped answering QMP for "
+                                     f"{timeout:.0f} s{why}; it was killed"))
+            self.check()
+
+    def kill(self) -> None:
+        """End QEMU at once (SIGKILL), as part of stopping: not a failure."""
+        self._stopping = True
+        if self.proc is not None and self.proc.poll() is None:
+            kill_group(self.proc)
+            self.proc.wait()
 
     def stop(self) -> None:
         if self._stopped:
@@ -284,15 +338,28 @@ class Machine:
                         returncode=None if self.proc is None else self.proc.returncode)
 
     def _end_qemu(self) -> None:
+        """QMP quit (SIGTERM while QMP is not up yet), SIGKILL after
+        stop_timeout; then whatever is left of QEMU's process group."""
         proc = self.proc
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        timeout = self.config.stop_timeout
-        if self.qmp is not None:
-            with contextlib.suppress(Exception):
+        if proc.poll() is None:
+            if self.qmp is not None and self.qmp.connected:
                 self.qmp.execute_nowait("quit")
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+            else:
+                kill_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(self.config.stop_timeout)
+            except subprocess.TimeoutExpired:
+                kill_group(proc)
+                proc.wait(self.config.stop_timeout)
+        kill_group(proc)
+
+
+def _process_state(pid: int) -> str:
+    """The state letter of /proc/PID/stat (R, S, T, Z, ...), or '?'."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"

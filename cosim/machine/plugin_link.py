@@ -40,6 +40,9 @@ class PluginHandler(Protocol):
     def on_violation(self, vcpu: int, pc: int, pa: int, va: int, info: int, value: int) -> int:
         """A plugin GPT check failed; return a PluginReply."""
 
+    def on_held(self, vcpu: int, pc: int, offender: int) -> None:
+        """The plugin holds `vcpu` at `pc` after a STOP reply; return to release it."""
+
 
 class PluginLink:
     """Listens on an abstract Unix socket and serves the plugin's connections."""
@@ -106,6 +109,9 @@ class PluginLink:
                     conn.sendall(_OK_UNCHANGED)
                 elif kind == P.PluginMsg.ATTACK:
                     self._handler.on_attack(vcpu, pc, a0)
+                    conn.sendall(_OK_UNCHANGED)
+                elif kind == P.PluginMsg.HELD:
+                    self._handler.on_held(vcpu, pc, a0)
                     conn.sendall(_OK_UNCHANGED)
                 elif kind == P.PluginMsg.VIOLATION:
                     reply = self._handler.on_violation(vcpu, pc, a0, a1, a2, a3)

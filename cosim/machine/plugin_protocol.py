@@ -27,7 +27,7 @@ DOORBELL_INSN = hint_encoding(DOORBELL_HINT)
 WORLD_MARK_INSN_BASE = hint_encoding(WORLD_MARK_HINT_BASE)
 
 PLUGIN_MAGIC = int.from_bytes(b"CSIM", "little")
-PLUGIN_PROTOCOL_VERSION = 1
+PLUGIN_PROTOCOL_VERSION = 2
 PLUGIN_CONTROL_VCPU = 0xFFFF
 """vCPU field of the control connection's HELLO."""
 PLUGIN_WORLD_UNCHANGED = 0xFFFF
@@ -45,12 +45,19 @@ class PluginMsg(IntEnum):
     """The doorbell encoding ran below EL3: pc, arg0 = EL.  Never forwarded."""
     VIOLATION = 4
     """Plugin GPT check failed: pc, arg0 = PA, arg1 = VA, arg2 = info, arg3 = value."""
+    HELD = 5
+    """The vCPU is held because the machine halted on a violation: pc = the
+    instruction whose access it has just made (the violating one for the
+    offender, arg0 = 1; its next load or store for every other vCPU, arg0 = 0).
+    The reply lets it go on."""
 
 
 class PluginReply(IntEnum):
     OK = 0
     STOP = 1
-    """The machine is being stopped (plugin GPT mode, default violation policy)."""
+    """Halt (plugin GPT mode, policy halt): the plugin holds every vCPU, this one
+    inside the violating access, the others in their next load or store, each
+    with a HELD message whose reply releases it."""
 
 
 REQUEST = struct.Struct("<IHHQQQQQ")

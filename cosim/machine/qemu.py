@@ -8,6 +8,12 @@ from pathlib import Path
 from . import board
 
 
+def opt_value(text: str) -> str:
+    """`text` as a value inside a QEMU option list (KEY=VALUE,...): a comma
+    is written twice."""
+    return text.replace(",", ",,")
+
+
 @dataclass
 class Blob:
     """A file QEMU's generic loader copies into guest memory at every reset."""
@@ -45,11 +51,6 @@ class QemuCommand:
             *self.extra_args,
         ]
 
-    def dumpdtb_args(self, output: str) -> list[str]:
-        args = self.machine_args()
-        args[1] = f"{board.MACHINE},dumpdtb={output}"
-        return [self.qemu, *args]
-
     def args(self) -> list[str]:
         args = [self.qemu, *self.machine_args()]
         args += [
@@ -60,7 +61,8 @@ class QemuCommand:
             "-S",
         ]
         for blob in self.blobs:
-            args += ["-device", f"loader,file={blob.path},addr={blob.address:#x},force-raw=on"]
+            args += ["-device", f"loader,file={opt_value(blob.path)},addr={blob.address:#x},"
+                                "force-raw=on"]
         for i, name in enumerate(self.serial_sockets):
             args += ["-chardev", f"socket,id=serial{i},path={name},abstract=on,server=off",
                      "-serial", f"chardev:serial{i}"]
@@ -73,5 +75,5 @@ class QemuCommand:
                                  "server=on,wait=off",
                      "-gdb", "chardev:gdb"]
         if self.plugin:
-            args += ["-plugin", ",".join([str(self.plugin), *self.plugin_args])]
+            args += ["-plugin", ",".join([opt_value(str(self.plugin)), *self.plugin_args])]
         return args

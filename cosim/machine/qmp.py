@@ -70,11 +70,18 @@ class Qmp:
             raise MachineError("QMP is not connected")
         return self._run(self._client.execute(cmd, arguments), timeout)
 
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
     def execute_nowait(self, cmd: str, arguments: dict[str, Any] | None = None) -> None:
         """Send a command without waiting for its answer (e.g. `stop` while a
-        vCPU is blocked in the plugin: QEMU answers only once it can pause)."""
+        vCPU is blocked in the plugin: QEMU answers only once it can pause).
+        Its outcome, an error included, is dropped (QEMU may exit first)."""
         if self._client is not None:
-            asyncio.run_coroutine_threadsafe(self._client.execute(cmd, arguments), self._loop)
+            fut = asyncio.run_coroutine_threadsafe(self._client.execute(cmd, arguments),
+                                                   self._loop)
+            fut.add_done_callback(_drop_outcome)
 
     def close(self) -> None:
         if self._client is not None:
@@ -87,3 +94,8 @@ class Qmp:
         self._thread.join(timeout=2)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+def _drop_outcome(fut: Any) -> None:
+    if not fut.cancelled():
+        fut.exception()

@@ -86,6 +86,11 @@ class Monitor:
         self.attacks: list[dict[str, int]] = []
         self.powered_off = threading.Event()
         self.on_power_off: Callable[[], None] | None = None
+        self.reset_requested = threading.Event()
+        """Set by PSCI SYSTEM_RESET."""
+        self.reboot = True
+        """Whether SYSTEM_RESET resets the board; if False the calling CPU halts
+        at EL3 instead (`cosim run` ends the run there)."""
         self.gpt: PasTable | None = None
         """The PAS table, in hw GPT mode: a call that changed it gets TLBI PAALLOS."""
 
@@ -176,6 +181,10 @@ class Monitor:
             off = fid == PsciFid.SYSTEM_OFF
             self.trace.emit("power", cpu=cpu, event="system-off" if off else "system-reset")
             if not off:
+                self.reset_requested.set()
+                if not self.reboot:
+                    mb.set_action(L.Action.HALT)
+                    return (0,)
                 for other in self.mailboxes:
                     other.put("psci_state", L.PsciCpuState.OFF)
             mb.set_action(L.Action.POWER_OFF if off else L.Action.RESET)

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..arch.pas import World
 from ..machine import board as B
 from ..machine import plugin_protocol as P
-from ..rmm.abi import RsiFid
+from ..rmm.abi import PsciFid, RsiFid
 from . import layout as L
 
 _BANNER = (
@@ -85,8 +85,6 @@ def _lines() -> list[str]:
         "CARVEOUT_GPT_OFFSET": L.CARVEOUT_GPT_OFFSET,
         "PERCPU_STACK_TOP": L.PERCPU_STACK_TOP,
         "NS_LOAD_OFFSET": L.NS_LOAD_OFFSET,
-        "STUB_LIST_SMC_REGS": L.STUB_LIST_SMC_REGS,
-        "STUB_LIST_MAX": L.STUB_LIST_MAX,
     }
     lines += [_define(k, v) for k, v in scalars.items()]
     lines += _enum("WORLD", World)
@@ -99,11 +97,13 @@ def _lines() -> list[str]:
     lines += _enum("PLUGIN_MSG", P.PluginMsg)
     lines += _enum("PLUGIN_REPLY", P.PluginReply)
     lines += _enum("RSI", RsiFid)
+    lines += _enum("PSCI_FID", PsciFid)
     lines += _enum("REALM_OP", L.RealmOp)
     lines += _enum("REALM_SYSREG", L.RealmSysreg)
     lines += _enum("REALM_STATUS", L.RealmStatus)
     lines += [_define(n, getattr(L, n)) for n in
-              ("REALMSTUB_IPA", "REALMSTUB_NEXT", "REALMSTUB_MARKED", "REALMSTUB_LOOP")]
+              ("REALMSTUB_IPA", "REALMSTUB_NEXT", "REALMSTUB_MARKED", "REALMSTUB_LOOP",
+               "STUB_BATCH_MAX", "STUB_BATCH_REGS", "KICK_SGI", "HYP_TIMER_PPI")]
     lines += _enum("STUB_OP", L.StubOp)
     lines += _enum("STUB_STATUS", L.StubStatus)
     lines += _enum("CTXGROUP", L.CtxGroup)

@@ -429,13 +429,36 @@ class StubOp(IntEnum):
     SMC_PAIR_LOOP = 9
     """`count` times: the SMC of `args`, then the SMC of `args2` (e.g. delegate
     then undelegate); `ret` holds the last results of the second."""
-    SMC_LIST_LOOP = 11
-    """`count` times the `size` SMCs of `list` (STUB_LIST_SMC_REGS registers
-    each, x0 first) back to back, stopping at the first non-zero x0; `ret`
-    holds the results of the last SMC issued, `progress` how many SMCs
-    returned zero and `ticks` the generic-timer ticks the loop took.  A
-    whole sequence of calls per request, so a benchmark times the RMM and
-    not the host's request protocol."""
+    REC_ENTER = 11
+    """The SMC of `args` (RMI_REC_ENTER) with the EL2 physical timer armed for
+    CNTPCT_EL0 = `value` (0: not armed; it ends the realm's time slice), then
+    acknowledge every physical interrupt pending at this CPU (a kick, a timer
+    that made the realm exit): `irqs` counts them, `ticks` is CNTPCT_EL0 at
+    the return."""
+    WAIT = 12
+    """Idle until an interrupt arrives (WFI): a kick from another CPU, or the
+    EL2 physical timer armed for CNTPCT_EL0 = `value` (0: `count` ticks from
+    now; both 0: no timer); then acknowledge them as REC_ENTER does.  An idle
+    host CPU thus sleeps in QEMU instead of inside a doorbell, where it would
+    hold up broadcast TLB maintenance and pausing."""
+    SMC_BATCH = 13
+    """`count` SMCs from `batch` (STUB_BATCH_REGS registers each), stopping
+    after the first whose x0 is not 0: `ret` holds that SMC's results and
+    `done` how many ran.  With `value` = n > 1 the batch runs n times over
+    (`done` counts them all): a benchmark times a whole sequence of calls
+    without the host's request protocol; `ticks` is the generic-timer ticks
+    the SMCs took."""
+
+
+STUB_BATCH_MAX = 48
+"""SMCs one SMC_BATCH request carries."""
+STUB_BATCH_REGS = 6
+"""Registers x0..x5 of each batched SMC (every RMI command takes at most x0..x5)."""
+KICK_SGI = 1
+"""The SGI one host CPU sends another to make it look at its work again: a
+realm it runs exits with an IRQ, an idle WAIT returns (Group 1 Non-secure)."""
+HYP_TIMER_PPI = 26
+"""INTID of the EL2 physical timer (CNTHP), which ends a WAIT at its deadline."""
 
 
 STUB_REQUEST = Layout("STUB", [
@@ -454,13 +477,11 @@ STUB_REQUEST = Layout("STUB", [
     Field("fault_far"),
     Field("fault_elr"),
     Field("ticks"),
-    Field("progress"),
-    Field("list", 8, 8 * 16),
+    Field("kick"),  # CPU mask: each is sent KICK_SGI before the request runs
+    Field("irqs"),
+    Field("done"),
+    Field("batch", 8, STUB_BATCH_MAX * STUB_BATCH_REGS),
 ], size=0x1000)
-STUB_LIST_SMC_REGS = 8
-"""Registers x0..x7 of each SMC in the `list` of SMC_LIST_LOOP (every RMI
-v1.0 command takes at most X1..X5)."""
-STUB_LIST_MAX = STUB_REQUEST.field("list").count // STUB_LIST_SMC_REGS
 
 
 class StubStatus(IntEnum):

@@ -14,6 +14,7 @@ from ..arch import el2 as R
 from ..arch import stage2
 from ..arch.idregs import (
     ID_AA64DFR0_EL1,
+    ID_AA64ISAR2_EL1,
     ID_AA64MMFR1_EL1,
     ID_AA64PFR0_EL1,
     PMCR_EL0_N_MASK,
@@ -46,6 +47,7 @@ class RealmEl2Config(Mapping[str, int]):
     zcr_el2: int
     cnthctl_el2: int
     cntvoff_el2: int
+    hcrx_el2: int
 
     def __getitem__(self, name: str) -> int:
         if name.lower() not in _FIELDS:
@@ -165,6 +167,16 @@ def vtcr_el2(config: RmmConfig, realm: Realm) -> int:
     return value
 
 
+def hcrx_el2(config: RmmConfig) -> int:
+    """HCRX_EL2 (FEAT_HCX; the world switch loads it only on CPUs that have it):
+    MSCEn where the CPU has FEAT_MOPS, which the realm's ID_AA64ISAR2_EL1 shows,
+    so that the memory copy and set instructions it is told about work (Linux
+    uses them for memcpy and friends once it sees MOPS).  Every other HCRX
+    control stays 0: the features they enable are hidden from realms."""
+    isar2 = config.cpu_id_regs.get("id_aa64isar2_el1", 0)
+    return R.HCRX_MSCEN if get_field(isar2, ID_AA64ISAR2_EL1["MOPS"]) else 0
+
+
 def realm_el2_config(config: RmmConfig, rec: Rec, enter: RmiRecEnter) -> RealmEl2Config:
     realm = rec.realm
     cptr = R.CPTR_RES1 | R.CPTR_TTA | R.CPTR_TAM  # FP/SIMD not trapped; trace, AMU trapped
@@ -181,4 +193,5 @@ def realm_el2_config(config: RmmConfig, rec: Rec, enter: RmiRecEnter) -> RealmEl
         zcr_el2=realm.sve_vl & R.ZCR_LEN_MASK if realm.sve_en else 0,
         cnthctl_el2=CNTHCTL_REALM | rec.timer_mask,
         cntvoff_el2=0,
+        hcrx_el2=hcrx_el2(config),
     )

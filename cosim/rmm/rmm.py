@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -96,6 +97,9 @@ class Rmm:
         ]
         self._labels: dict[str, tuple[str, str, str, str]] = {}
         self._attestation: Attestation | None = None
+        self.rsi_counts: Counter[str] = Counter()
+        """Calls from realms by name (RSI, PSCI, SMCCC), counted even without a
+        trace: what a summary reports."""
 
     # == the host interface =========================================================
 

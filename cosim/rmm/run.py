@@ -232,6 +232,7 @@ def realm_smc(rmm: Rmm, rec: Rec) -> Resume | RmiRecExit:
     args = list(rec.context.gprs[:11])
     result = handle_realm_smc(rmm, rec)
     apply_result(rec, result)
+    rmm.rsi_counts[result.name] += 1
     if rmm.trace.active:
         rmm.trace.emit(
             "rsi",

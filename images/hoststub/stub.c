@@ -13,7 +13,17 @@
 #define REQ_ARGS(r) ((u64 *)((u64)(r) + STUB_ARGS_OFF))
 #define REQ_ARGS2(r) ((u64 *)((u64)(r) + STUB_ARGS2_OFF))
 #define REQ_RET(r) ((u64 *)((u64)(r) + STUB_RET_OFF))
-#define REQ_LIST(r, i) ((u64 *)((u64)(r) + STUB_LIST_OFF) + (i) * STUB_LIST_SMC_REGS)
+#define REQ_BATCH(r) ((u64 *)((u64)(r) + STUB_BATCH_OFF))
+
+#define GICR_SGI_FRAME 0x10000
+#define GICR_ISENABLER0 0x0100
+#define ICC_SRE_SRE BIT(0)
+#define ICC_SRE_ENABLE BIT(3)
+#define ISR_EL1_I BIT(7)
+#define CNT_CTL_ENABLE BIT(0)
+#define INTID_SPURIOUS_FIRST 1020
+#define REALM_VTIMER_PPI 27 /* the realm's EL1 timers: their interrupts make it exit */
+#define REALM_PTIMER_PPI 30
 
 struct fault {
     u64 pending, esr, far, elr;
@@ -57,6 +67,110 @@ static u64 counter(void)
     return read_sysreg(cntvct_el0);
 }
 
+static u64 physical_counter(void)
+{
+    isb();
+    return read_sysreg(cntpct_el0);
+}
+
+/*
+ * The interrupts this host CPU takes part in (GICv3 spec, IHI 0069): the kick
+ * SGI, its EL2 physical timer (CNTHP, for WAIT deadlines) and the PPIs of the
+ * realm's EL1 timers.  They stay masked in PSTATE: the stub never takes an
+ * interrupt, it only lets them end a WFI or make a running realm exit to R-EL2
+ * (HCR_EL2.IMO is set while a realm runs), then acknowledges them.  The
+ * monitor made every interrupt but its own wake SGI Group 1 Non-secure.
+ */
+static void gic_host_init(u64 cpu)
+{
+    write_sysreg(icc_sre_el2, read_sysreg(icc_sre_el2) | ICC_SRE_SRE | ICC_SRE_ENABLE);
+    isb();
+    u64 sgi = COSIM_GICR_BASE + cpu * COSIM_GICR_STRIDE + GICR_SGI_FRAME;
+    mmio_write32(sgi + GICR_ISENABLER0, (u32)(BIT(KICK_SGI) | BIT(HYP_TIMER_PPI) |
+                                              BIT(REALM_VTIMER_PPI) | BIT(REALM_PTIMER_PPI)));
+}
+
+/* Send the kick SGI to every CPU in `mask` (ICC_SGI1R_EL1: INTID in [27:24],
+ * Aff0 target list in [15:0]; host CPU n has MPIDR Aff0 = n). */
+static void send_kicks(u64 mask)
+{
+    if (!mask)
+        return;
+    dsb(ishst);
+    write_sysreg(icc_sgi1r_el1, ((u64)KICK_SGI << 24) | (mask & 0xffff));
+    isb();
+}
+
+/* Acknowledge and complete every pending Group 1 interrupt (EOImode 0: the
+ * write to ICC_EOIR1_EL1 also deactivates).  Level-sensitive sources must be
+ * quiet before this, or they are pending again at once. */
+static u64 ack_interrupts(void)
+{
+    u64 n = 0;
+    for (;;) {
+        u64 intid = read_sysreg(icc_iar1_el1) & 0xffffff;
+        if (intid >= INTID_SPURIOUS_FIRST)
+            break;
+        write_sysreg(icc_eoir1_el1, intid);
+        n++;
+    }
+    isb();
+    return n;
+}
+
+/* Arm the EL2 physical timer (CNTHP) for CNTPCT_EL0 = deadline (0: leave it
+ * off).  The world switch does not touch it, so it also fires while a realm
+ * runs on this CPU: its PPI, routed to R-EL2 (HCR_EL2.IMO), makes the realm
+ * exit, like a host scheduler tick preempting a guest. */
+static void hyp_timer_arm(u64 deadline)
+{
+    if (!deadline)
+        return;
+    write_sysreg(cnthp_cval_el2, deadline);
+    write_sysreg(cnthp_ctl_el2, CNT_CTL_ENABLE);
+    isb();
+}
+
+static void hyp_timer_off(void)
+{
+    write_sysreg(cnthp_ctl_el2, 0);
+    isb();
+}
+
+/* Sleep in WFI until an interrupt is pending (ISR_EL1 at EL2 shows physical
+ * interrupts), with CNTHP armed for `deadline` when it is not 0. */
+static void wait_for_interrupt(u64 deadline)
+{
+    hyp_timer_arm(deadline);
+    while (!(read_sysreg(isr_el1) & ISR_EL1_I))
+        wfi();
+    hyp_timer_off();
+}
+
+static void smc_batch(volatile u8 *r, u64 *ret)
+{
+    u64 n = REQ(r, COUNT), repeat = REQ(r, VALUE), i, done = 0, regs[18] = {0};
+    u64 t0 = counter();
+    if (n > STUB_BATCH_MAX)
+        n = STUB_BATCH_MAX;
+    if (repeat == 0)
+        repeat = 1;
+    for (u64 pass = 0; pass < repeat; pass++) {
+        for (i = 0; i < n; i++) {
+            const u64 *b = REQ_BATCH(r) + i * STUB_BATCH_REGS;
+            for (u64 k = 0; k < STUB_BATCH_REGS; k++)
+                regs[k] = b[k];
+            stub_smc(regs, ret);
+            done++;
+            if (ret[0] != 0)
+                goto out;
+        }
+    }
+out:
+    REQ(r, TICKS) = counter() - t0;
+    REQ(r, DONE) = done;
+}
+
 static u64 do_load(u64 addr, u64 size)
 {
     switch (size) {
@@ -90,6 +204,8 @@ static void execute(volatile u8 *r, struct fault *f)
     u64 *ret = REQ_RET(r);
     f->pending = 0;
     REQ(r, STATUS) = STUB_STATUS_OK;
+    send_kicks(REQ(r, KICK));
+    REQ(r, KICK) = 0;
     switch (op) {
     case STUB_OP_SMC:
         stub_smc(REQ_ARGS(r), ret);
@@ -114,34 +230,6 @@ static void execute(volatile u8 *r, struct fault *f)
         REQ(r, TICKS) = counter() - t0;
         break;
     }
-    case STUB_OP_SMC_LIST_LOOP: {
-        /* Each entry holds x0..x7; stub_smc reads 18 input registers, so the
-         * entry is copied into a zero-padded frame first. */
-        u64 n = REQ(r, COUNT), len = REQ(r, SIZE), done = 0, t0;
-        u64 in[18];
-        if (len == 0 || len > STUB_LIST_MAX) {
-            REQ(r, STATUS) = STUB_STATUS_BAD_REQUEST;
-            return;
-        }
-        for (u64 k = STUB_LIST_SMC_REGS; k < 18; k++)
-            in[k] = 0;
-        t0 = counter();
-        for (u64 i = 0; i < n; i++) {
-            for (u64 j = 0; j < len; j++) {
-                const u64 *e = REQ_LIST(r, j);
-                for (u64 k = 0; k < STUB_LIST_SMC_REGS; k++)
-                    in[k] = e[k];
-                stub_smc(in, ret);
-                if (ret[0] != 0)
-                    goto list_done;
-                done++;
-            }
-        }
-list_done:
-        REQ(r, TICKS) = counter() - t0;
-        REQ(r, PROGRESS) = done;
-        break;
-    }
     case STUB_OP_LOAD:
     case STUB_OP_STORE:
         if ((size != 1 && size != 2 && size != 4 && size != 8) || (addr & (size - 1))) {
@@ -164,6 +252,25 @@ list_done:
         break;
     case STUB_OP_YIELD:
         return;
+    case STUB_OP_REC_ENTER:
+        hyp_timer_arm(REQ(r, VALUE));
+        stub_smc(REQ_ARGS(r), ret);
+        hyp_timer_off();
+        REQ(r, IRQS) = ack_interrupts();
+        REQ(r, TICKS) = physical_counter();
+        break;
+    case STUB_OP_WAIT: {
+        u64 deadline = REQ(r, VALUE);
+        if (!deadline && REQ(r, COUNT))
+            deadline = physical_counter() + REQ(r, COUNT);
+        wait_for_interrupt(deadline);
+        REQ(r, IRQS) = ack_interrupts();
+        REQ(r, TICKS) = physical_counter();
+        break;
+    }
+    case STUB_OP_SMC_BATCH:
+        smc_batch(r, ret);
+        break;
     case STUB_OP_SMC_CHECK:
         REQ(r, TICKS) = stub_smc_check(REQ_ARGS(r), ret, REQ(r, VALUE));
         break;
@@ -182,6 +289,7 @@ list_done:
 void stub_main(u64 cpu)
 {
     volatile u8 *r = pages[cpu];
+    gic_host_init(cpu);
     if (cpu == 0) {
         pl011_init(COSIM_UART_NS_BASE);
         pl011_puts(COSIM_UART_NS_BASE, "hoststub: ready\n");

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import procs
 import pytest
 
 from cosim.config import PlatformConfig, artefact
@@ -21,14 +22,6 @@ from cosim.monitor.layout import SipFid
 from cosim.rmm.abi import RmiFid
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return "State:\tZ" not in f.read()
-    except FileNotFoundError:
-        return False
 
 
 def test_killing_python_makes_qemu_exit(tmp_path: Path) -> None:
@@ -49,13 +42,13 @@ def test_killing_python_makes_qemu_exit(tmp_path: Path) -> None:
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         qemu_pid = int(child.stdout.readline())
-        assert _alive(qemu_pid)
+        assert procs.alive(qemu_pid)
         child.kill()
         child.wait(10)
         deadline = time.monotonic() + 10
-        while _alive(qemu_pid) and time.monotonic() < deadline:
+        while procs.alive(qemu_pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(qemu_pid), "QEMU kept running after the co-simulator died"
+        assert not procs.alive(qemu_pid), "QEMU kept running after the co-simulator died"
     finally:
         child.kill()
         child.wait()
@@ -83,9 +76,9 @@ def test_qemu_exit_status_when_python_dies_is_the_plugins() -> None:
     try:
         qemu_pid = int(child.stdout.readline())
         deadline = time.monotonic() + 10
-        while _alive(qemu_pid) and time.monotonic() < deadline:
+        while procs.alive(qemu_pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(qemu_pid)
+        assert not procs.alive(qemu_pid)
     finally:
         child.kill()
         child.wait()

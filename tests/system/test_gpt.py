@@ -10,7 +10,9 @@ from cosim.arch import esr
 from cosim.arch.pas import Pas
 from cosim.config import GptMode, ViolationPolicy
 from cosim.host.realm import HostRealm, RealmSpec
+from cosim.monitor import layout as L
 from cosim.rmm import GranuleState
+from cosim.rmm.abi import RmiFid
 
 MODES = [pytest.param(GptMode.HW, id="hw"), pytest.param(GptMode.PLUGIN, id="plugin")]
 
@@ -132,16 +134,63 @@ def test_plugin_log_reports_every_access(make_platform) -> None:
     assert len(p.trace.history("gpt_violation")) == 100
 
 
-def test_plugin_default_policy_stops_the_machine(make_platform) -> None:
+def _stub_page(p, cpu: int) -> int:
+    return p.stub._cpus[cpu].page
+
+
+def test_plugin_halt_holds_the_offender_at_the_violating_instruction(make_platform) -> None:
+    """Issue 10: the halt used to be an asynchronous QMP stop, and the offending
+    vCPU ran on (more loads, stores, even an SMC served) before it took hold.
+    Now the plugin holds it inside the violating access: in 20 halts out of 20
+    nothing after that load ran on CPU 0 (the stub's store of the result and
+    its next SMC are still to come), CPU 1 (busy with SMCs) is held too, and
+    after resume() the load completes normally."""
+    p = make_platform(cpus=2, gpt=GptMode.PLUGIN)
+    p.stub.start_secondaries()
+    g = p.pool.alloc()
+    p.rmi().granule_delegate(g)
+    p.memory.write_u64(g, 0x600D_DA7A)
+    ret0 = L.STUB_REQUEST["ret"]
+    for run in range(20):
+        busy = p.stub.smc_async(RmiFid.VERSION, 0x10000, cpu=1) if run % 2 else None
+        page = _stub_page(p, 0)
+        p.memory.write_u64(page + ret0, 0x5E_7117E1)  # where the stub stores the value
+        doorbells = sum(1 for e in p.trace.history("rmi") if e["cpu"] == 0)
+        req = p.stub.load_async(g, cpu=0)
+        p.machine.wait(p.guard.halted, 20, "the violation halt")
+        v = p.guard.violations[-1]
+        assert v.symbol.startswith("stub_load8+0x0"), v.symbol
+        deadline = time.monotonic() + 10
+        while set(p.guard.held) != {0, 1}:
+            assert time.monotonic() < deadline, f"run {run}: held {p.guard.held}"
+            time.sleep(0.01)
+        assert p.guard.held[0] == v.pc, "CPU 0 is held at the violating instruction"
+        time.sleep(0.05)
+        assert p.memory.read_u64(page + ret0) == 0x5E_7117E1, f"run {run}: the stub went on"
+        assert not req.done.is_set()
+        assert sum(1 for e in p.trace.history("rmi") if e["cpu"] == 0) == doorbells
+        assert p.machine.status()["status"] == "running", "QEMU itself is not paused"
+        p.resume()
+        assert p.stub.result(req).x0 == 0x600D_DA7A, "plugin mode: the access happened"
+        if busy is not None:
+            assert p.stub.result(busy).x0 == 0
+    assert len(p.guard.violations) == 20
+    assert "held inside this access" in p.guard.violations[0].action
+
+
+def test_plugin_halt_then_stop_runs_nothing_more(make_platform) -> None:
+    """Stopping a halted plugin-mode machine kills QEMU rather than releasing
+    the offender into the rest of its program."""
     p = make_platform(gpt=GptMode.PLUGIN)
     g = p.pool.alloc()
     p.rmi().granule_delegate(g)
+    page = _stub_page(p, 0)
+    p.memory.write_u64(page + L.STUB_REQUEST["ret"], 0x5E_7117E1)
     p.stub.load_async(g)
-    p.machine.wait(p.guard.halted, 20, "the violation stop")
-    deadline = time.monotonic() + 10
-    while p.machine.status()["status"] != "paused":
-        assert time.monotonic() < deadline, "the machine did not stop"
-    assert "machine stopped after the access" in p.guard.violations[0].action
+    p.machine.wait(p.guard.halted, 20, "the violation halt")
+    p.stop()
+    assert p.machine.proc.returncode is not None
+    assert p.machine.failure is None, "a deliberate end, not a failure"
 
 
 def test_hw_halt_policy_preserves_the_offender(make_platform) -> None:

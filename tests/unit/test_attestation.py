@@ -276,4 +276,4 @@ def test_cli_verify_token(
     assert cli.main(["verify-token", str(bad)]) == 1
     assert "token verification FAILED" in capsys.readouterr().err
     assert cli.main(["verify-token", str(tmp_path / "missing.cbor")]) == 2
-    assert "cannot read" in capsys.readouterr().err
+    assert "missing.cbor: No such file or directory" in capsys.readouterr().err

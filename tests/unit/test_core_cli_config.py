@@ -25,9 +25,7 @@ from cosim.monitor.boot import BootConfig, MonitorImageError, patch_image
     ([], "the following arguments are required"),
 ])
 def test_bad_arguments_get_one_line_and_exit_2(argv, message, capsys) -> None:
-    with pytest.raises(SystemExit) as info:
-        cli.main(argv)
-    assert info.value.code == 2
+    assert cli.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
 
@@ -40,16 +38,20 @@ def test_sizes() -> None:
 
 def test_gpt_default_follows_rme() -> None:
     args = cli.build_parser().parse_args(["run"])
-    assert cli.platform_config(args).gpt == GptMode.AUTO
+    cfg = cli.platform_config(args)
+    assert cfg.gpt == GptMode.AUTO and cfg.choose_gpt() == GptMode.HW
     args = cli.build_parser().parse_args(["run", "--no-rme"])
-    assert cli.platform_config(args).gpt == GptMode.PLUGIN
+    assert cli.platform_config(args).choose_gpt() == GptMode.PLUGIN
+    args = cli.build_parser().parse_args(["run", "--on-violation", "log"])
+    assert cli.platform_config(args).choose_gpt() == GptMode.PLUGIN, \
+        "log needs plugin mode: auto must not silently become an injecting hw mode"
 
 
 def test_unknown_benchmark_and_missing_trace(capsys, tmp_path: Path) -> None:
     assert cli.main(["bench", "nonesuch"]) == 2
     assert "no benchmark 'nonesuch'" in capsys.readouterr().err
     assert cli.main(["trace", str(tmp_path / "missing.jsonl")]) == 2
-    assert "cannot read trace" in capsys.readouterr().err
+    assert "missing.jsonl: No such file or directory" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
     assert cli.main(["trace", str(bad)]) == 2
@@ -74,7 +76,13 @@ def test_trace_summary(tmp_path: Path, capsys) -> None:
     ({"gpt": GptMode.HW, "rme": False}, "needs a CPU with RME"),
     ({"gpt": GptMode.HW, "on_violation": ViolationPolicy.LOG}, "is for --gpt plugin"),
     ({"qemu": "/nonexistent/qemu"}, "not found"),
-    ({"payload": Path("/nonexistent.bin")}, "does not exist"),
+    ({"payload": Path("/nonexistent.bin")}, "NS payload /nonexistent.bin: No such file"),
+    ({"payload": Path("/")}, "is a directory"),
+    ({"initrd": Path("/nonexistent.cpio")}, "initrd /nonexistent.cpio: No such file"),
+    ({"monitor": Path("/nonexistent/monitor.bin")}, "monitor image"),
+    ({"gpt": "HW"}, "gpt must be one of 'auto', 'hw', 'plugin', 'off'"),
+    ({"gpt": "bogus"}, "not 'bogus'"),
+    ({"on_violation": "stop"}, "on_violation must be one of"),
 ])
 def test_config_errors_say_what_is_wrong(fields, message) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -95,9 +103,12 @@ def test_qemu_command_line() -> None:
     assert "-plugin /p.so,sock=s" in text
     assert "socket,id=qmp,path=qmp,abstract=on,server=on,wait=off" in text
     assert text.count("-serial") == 2
-    dump = cmd.dumpdtb_args("{out}")
-    assert "virt,secure=on,virtualization=on,gic-version=3,dumpdtb={out}" in dump
-    assert "-plugin" not in dump
+    odd = QemuCommand(qemu="q", cpus=1, ram_size=1 << 30, cpu_model="max", bios="b",
+                      ram_path="r", blobs=[Blob("/my,dir/Image", 0x40200000)],
+                      plugin=Path("/a,b/p.so"), plugin_args=["sock=s"])
+    text = " ".join(odd.args())
+    assert "loader,file=/my,,dir/Image,addr=0x40200000" in text, "a comma in a path is doubled"
+    assert "-plugin /a,,b/p.so,sock=s" in text
 
 
 def _image() -> bytes:

