@@ -117,6 +117,9 @@ def run_realm(args: argparse.Namespace, trace: Trace) -> int:
     what = (f"{images.version} ({images.package_version}, {images.suite})"
             if images is not None and Path(kernel) == images.kernel else str(kernel))
     stdin = sys.stdin.buffer if not command and _usable_stdin() else None
+    if stdin is not None and ours and os.isatty(stdin.fileno()):
+        _say("the realm's shell will be on this terminal: Ctrl-D or `poweroff` ends the "
+             "realm, Ctrl-A x quits at once")
 
     def report(session: Session) -> None:
         verdict = session.verdict
