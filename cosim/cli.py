@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p)
     p.set_defaults(func=cmd_realm_run)
 
-    p = sub.add_parser("bench", help="run a benchmark (smc, gpt, realm) and print its figures")
+    p = sub.add_parser("bench", help="run a benchmark (smc, gpt, realm, boot, rmm) and print "
+                                     "its figures")
     p.add_argument("name", help="benchmark name (a file in bench/)")
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     p.set_defaults(func=cmd_bench)

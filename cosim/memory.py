@@ -17,6 +17,22 @@ from collections.abc import Iterable, Sequence
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
+_U64S: dict[int, struct.Struct] = {}
+
+
+def _u64s(count: int) -> struct.Struct:
+    """The struct of `count` little-endian u64s (cached: mailboxes and RTTs
+    use the same few counts over and over)."""
+    st = _U64S.get(count)
+    if st is None:
+        st = _U64S[count] = struct.Struct(f"<{count}Q")
+    return st
+
+
+_ZERO_PAGE_SIZE = 0x1000
+_ZERO_PAGE = bytes(_ZERO_PAGE_SIZE)
+"""Scrubbing a 4 KiB granule, the commonest fill, copies this instead of
+building zeros each time."""
 
 
 class GuestMemoryError(Exception):
@@ -95,7 +111,8 @@ class GuestMemory:
         self._view[off : off + length] = bytes([value]) * length
 
     def zero(self, pa: int, length: int) -> None:
-        self.fill(pa, length, 0)
+        off = self._offset(pa, length)
+        self._view[off : off + length] = _ZERO_PAGE if length == _ZERO_PAGE_SIZE else bytes(length)
 
     def is_zero(self, pa: int, length: int) -> bool:
         off = self._offset(pa, length)
@@ -133,11 +150,11 @@ class GuestMemory:
         _U64.pack_into(self._buf, self._offset(pa, 8), value & 0xFFFF_FFFF_FFFF_FFFF)
 
     def read_u64s(self, pa: int, count: int) -> tuple[int, ...]:
-        return struct.unpack_from(f"<{count}Q", self._buf, self._offset(pa, 8 * count))
+        return _u64s(count).unpack_from(self._buf, self._offset(pa, 8 * count))
 
     def write_u64s(self, pa: int, values: Sequence[int] | Iterable[int]) -> None:
         vals = [v & 0xFFFF_FFFF_FFFF_FFFF for v in values]
-        struct.pack_into(f"<{len(vals)}Q", self._buf, self._offset(pa, 8 * len(vals)), *vals)
+        _u64s(len(vals)).pack_into(self._buf, self._offset(pa, 8 * len(vals)), *vals)
 
     def read_uint(self, pa: int, size: int) -> int:
         """Read an unsigned little-endian integer of 1, 2, 4 or 8 bytes."""

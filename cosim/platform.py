@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import IO
 
 from .arch.gpt import GptEncoder, PasTable
+from .arch.idregs import stage2_has_lpa2
 from .arch.pas import GRANULE_SHIFT, GRANULE_SIZE, Pas
+from .arch.stage2 import MAX_OA_BITS, MAX_OA_BITS_LPA2
 from .config import ConfigError, GptMode, PlatformConfig, artefact, hoststub_image
 from .host.pool import PagePool
 from .host.rmi import RmiClient
@@ -50,8 +52,11 @@ def rmm_config_for(features: CpuFeatures, shape: ContextShape,
     """What the RMM offers realms on this CPU: the breakpoints, watchpoints and
     list registers the world switch moves (`shape`), and the ID register fields
     (Arm ARM D19.2) ID_AA64DFR0_EL1.PMUVer/HPMN0, PMCR_EL0.N,
-    ID_AA64MMFR1_EL1.VMIDBits."""
-    pa_bits = min(features.pa_bits, 48)
+    ID_AA64MMFR1_EL1.VMIDBits, and FEAT_LPA2 at stage 2 with 52-bit PAs
+    (ID_AA64MMFR0_EL1.TGran4_2/TGran4, PARange): then realms may use 52-bit
+    IPAs and PAs (RmiFeatureRegister0.LPA2, S2SZ 52)."""
+    lpa2 = features.pa_bits == MAX_OA_BITS_LPA2 and stage2_has_lpa2(features["id_aa64mmfr0_el1"])
+    pa_bits = features.pa_bits if lpa2 else min(features.pa_bits, MAX_OA_BITS)
     dfr0 = features["id_aa64dfr0_el1"]
     pmuver = (dfr0 >> 8) & 0xF
     sve_vq = features["sve_max_vl"] // 16
@@ -59,6 +64,7 @@ def rmm_config_for(features: CpuFeatures, shape: ContextShape,
         dram=dram,
         pa_width=pa_bits,
         s2sz_max=pa_bits,
+        lpa2=lpa2,
         sve_en=sve_vq > 0,
         sve_vl=max(sve_vq - 1, 0),
         num_bps=shape.bps,

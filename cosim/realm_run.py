@@ -247,8 +247,10 @@ def _summary(vm: RealmVm, v: Verdict, platform) -> None:  # type: ignore[no-unty
     lines.append(f"exits: {sum(exits.values()):,} ({_counts(exits)})")
     lines.append(f"RMI calls: {sum(vm.stats.rmi.values()):,} ({_counts(vm.stats.rmi)})")
     if vm.stats.rsi:
+        # Every name: a realm makes few kinds of call, and the rare ones (one
+        # PSCI_CPU_ON per secondary vCPU) are the interesting ones.
         lines.append(f"RSI and PSCI calls seen by the RMM: {sum(vm.stats.rsi.values()):,} "
-                     f"({_counts(vm.stats.rsi)})")
+                     f"({_counts(vm.stats.rsi, top=len(vm.stats.rsi))})")
     lines.append(f"granules delegated: {vm.realm.peak_delegated:,} at peak, {len(v.left)} at "
                  f"the end (teardown {vm.teardown_seconds:.1f} s)")
     violations = platform.guard.violations if platform.guard is not None else []

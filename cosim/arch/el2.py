@@ -38,21 +38,44 @@ VTCR_TG0_SHIFT = 14
 VTCR_PS_SHIFT = 16
 VTCR_VS = 1 << 19
 VTCR_RES1 = 1 << 31
+VTCR_DS = 1 << 32
+"""FEAT_LPA2: 52-bit descriptors (OA[51:50] in [9:8], no SH field)."""
+VTCR_SL2 = 1 << 33
+"""With DS = 1 and SL0 = 0b00: the walk starts at level -1."""
 CACHE_WB_RA_WA = 0b01
 SH_INNER_SHAREABLE = 0b11
 TG0_4K = 0b00
 
 
 def vtcr_sl0(start_level: int) -> int:
-    """VTCR_EL2.SL0 for a 4 KiB granule: 0b10 level 0, 0b01 level 1, 0b00 level 2."""
+    """VTCR_EL2.SL0 for a 4 KiB granule: 0b10 level 0, 0b01 level 1, 0b00 level 2
+    (and level -1 with SL2 = 1, see vtcr_start_level)."""
     if not 0 <= start_level <= 2:
         raise ValueError(f"stage-2 starting level {start_level} has no SL0 encoding")
     return 2 - start_level
 
 
+def vtcr_start_level(start_level: int) -> int:
+    """The VTCR_EL2 bits (SL0, SL2) that start a 4 KiB walk at `start_level`
+    (-1 needs DS = 1; AArch64.S2StartLevel)."""
+    if start_level == -1:
+        return VTCR_SL2
+    return vtcr_sl0(start_level) << VTCR_SL0_SHIFT
+
+
 # VTTBR_EL2
 VTTBR_VMID_SHIFT = 48
 VTTBR_BADDR_MASK = ((1 << 48) - 1) & ~1
+VTTBR_BADDR_HIGH_SHIFT = 2
+"""52-bit table base (DS = 1): BADDR[51:48] are held in VTTBR_EL2[5:2]."""
+
+
+def vttbr_baddr(table_pa: int, lpa2: bool) -> int:
+    """The BADDR bits of VTTBR_EL2 for a starting table at `table_pa`."""
+    if lpa2:
+        high = (table_pa >> 48) & 0xF
+        return (table_pa & VTTBR_BADDR_MASK & ~0x3F) | high << VTTBR_BADDR_HIGH_SHIFT
+    return table_pa & VTTBR_BADDR_MASK
 
 # CPTR_EL2 (HCR_EL2.E2H = 0)
 HCRX_MSCEN = 1 << 11

@@ -22,6 +22,10 @@ PasListener = Callable[[int, int, Pas], None]
 """Called as listener(first_pa, granule_count, new_pas) after every change."""
 
 
+_PAS_OF = {int(p): p for p in Pas}
+_PAS_BYTE = {p: bytes([p]) for p in Pas}
+
+
 class PasError(Exception):
     """A PAS lookup or change outside the memory the table covers."""
 
@@ -56,7 +60,7 @@ class PasTable:
         return (pa - self.base) >> GRANULE_SHIFT
 
     def get(self, pa: int) -> Pas:
-        return Pas(self._table[self._index(pa)])
+        return _PAS_OF[self._table[self._index(pa)]]
 
     def set(self, pa: int, pas: Pas, count: int = 1) -> None:
         """Give `count` granules from the one containing `pa` the PAS `pas`."""
@@ -64,7 +68,9 @@ class PasTable:
         if count < 1 or first + count > self.granules:
             raise PasError(f"{count} granules from PA {pa:#x} exceed the table")
         with self._lock:
-            self._table[first : first + count] = bytes([pas]) * count
+            self._table[first : first + count] = (
+                _PAS_BYTE[pas] if count == 1 else bytes([pas]) * count
+            )
             self.generation += 1
             listeners = list(self._listeners)
         start = self.base + (first << GRANULE_SHIFT)
@@ -223,19 +229,22 @@ class GptEncoder:
 
     def _write_l1(self, gib: int, index: int) -> None:
         first_pa = (gib << L0GPTSZ_BITS) + (index * GPIS_PER_L1_ENTRY << GRANULE_SHIFT)
-        entry = 0
         t = self.table
-        if t.base <= first_pa and first_pa + (GPIS_PER_L1_ENTRY << GRANULE_SHIFT) <= t.end:
-            raw = t.raw((first_pa - t.base) >> GRANULE_SHIFT, GPIS_PER_L1_ENTRY)
-            for n, pas in enumerate(raw):
-                entry |= (GPI_PAS_BASE | pas) << (4 * n)
-        else:
-            for n in range(GPIS_PER_L1_ENTRY):
-                pa = first_pa + (n << GRANULE_SHIFT)
-                gpi = gpi_of(t.get(pa)) if t.covers(pa) else GPI_ALL_ACCESS
-                entry |= gpi << (4 * n)
         assert self.memory is not None
-        self.memory.write_u64(self.l1_base[gib] + 8 * index, entry)
+        at = self.l1_base[gib] + 8 * index
+        if t.base <= first_pa and first_pa + (GPIS_PER_L1_ENTRY << GRANULE_SHIFT) <= t.end:
+            # Sixteen GPIs of RAM, two per byte with granule 2k in the low nibble.
+            raw = t.raw((first_pa - t.base) >> GRANULE_SHIFT, GPIS_PER_L1_ENTRY)
+            gpis = raw.translate(_TO_GPI)
+            self.memory.write(at, bytes(map(operator.or_, gpis[0::2],
+                                            gpis[1::2].translate(_TO_HIGH_NIBBLE))))
+            return
+        entry = 0
+        for n in range(GPIS_PER_L1_ENTRY):
+            pa = first_pa + (n << GRANULE_SHIFT)
+            gpi = gpi_of(t.get(pa)) if t.covers(pa) else GPI_ALL_ACCESS
+            entry |= gpi << (4 * n)
+        self.memory.write_u64(at, entry)
 
     def on_change(self, pa: int, count: int, pas: Pas) -> None:
         """PasTable listener: rewrite the level-1 descriptors covering the change

@@ -162,6 +162,22 @@ DEBUGVER_V8 = 6
 EL_AARCH64_ONLY = 1
 """ID_AA64PFR0_EL1.EL0/EL1 = 0b0001: AArch64 only at that exception level."""
 
+TGRAN4_LPA2 = 0b0001
+"""ID_AA64MMFR0_EL1.TGran4: 4 KiB granule with 52-bit addresses (FEAT_LPA2)."""
+TGRAN4_2_AS_STAGE1 = 0b0000
+TGRAN4_2_LPA2 = 0b0011
+"""ID_AA64MMFR0_EL1.TGran4_2: stage 2 support as TGran4 says, or 4 KiB stage 2
+with 52-bit addresses."""
+
+
+def stage2_has_lpa2(mmfr0: int) -> bool:
+    """Whether a 4 KiB-granule stage 2 can use 52-bit descriptors (VTCR_EL2.DS)."""
+    tgran4_2 = get_field(mmfr0, ID_AA64MMFR0_EL1["TGran4_2"])
+    if tgran4_2 == TGRAN4_2_AS_STAGE1:
+        return get_field(mmfr0, ID_AA64MMFR0_EL1["TGran4"]) == TGRAN4_LPA2
+    return tgran4_2 == TGRAN4_2_LPA2
+
+
 PARANGE_BITS = {0: 32, 1: 36, 2: 40, 3: 42, 4: 44, 5: 48, 6: 52}
 """ID_AA64MMFR0_EL1.PARange (and VTCR_EL2.PS / TCR_ELx.IPS) encodings."""
 

@@ -63,6 +63,9 @@ class RealmSpec:
     num_wps: int = 2
     sve_vl: int = 0
     pmu_num_ctrs: int = 0
+    start_level: int | None = None
+    """RTT starting level; None: KVM's choice for ipa_bits (level -1 needs the
+    LPA2 flag and an IPA width of 49..52 bits)."""
 
 
 @dataclass
@@ -116,6 +119,8 @@ class HostRealm:
 
     @property
     def start_level(self) -> int:
+        if self.spec.start_level is not None:
+            return self.spec.start_level
         return start_level_for(self.spec.ipa_bits)
 
     @property
@@ -186,7 +191,7 @@ class HostRealm:
                 self.rmi.rtt_create(self.rd, rtt, key[1], lvl)
             except RmiError as exc:
                 self._undelegate(rtt)
-                if exc.status != RmiStatus.ERROR_RTT or exc.index != lvl - 1:
+                if exc.status != RmiStatus.ERROR_RTT or exc.level != lvl - 1:
                     raise
                 continue
             with self._lock:
@@ -216,7 +221,7 @@ class HostRealm:
             except RmiError as exc:
                 if exc.status != RmiStatus.ERROR_RTT:
                     raise
-                self.ensure_rtts(ipa, exc.index + 1)
+                self.ensure_rtts(ipa, exc.level + 1)
                 continue
             for addr in range(ipa, reached, size):
                 self.expected_rim = self._rim.extend_ripas(self.expected_rim, addr, addr + size)
@@ -369,9 +374,9 @@ class HostRealm:
             try:
                 ipa = self.rmi.rtt_set_ripas(self.rd, rec.pa, ipa, top)
             except RmiError as exc:
-                if exc.status != RmiStatus.ERROR_RTT or exc.index >= stage2.PAGE_LEVEL:
+                if exc.status != RmiStatus.ERROR_RTT or exc.level >= stage2.PAGE_LEVEL:
                     break
-                self.ensure_rtts(ipa, exc.index + 1)
+                self.ensure_rtts(ipa, exc.level + 1)
         if ipa > base:
             self._note_ripas(base, ipa, ripas)
             if ripas is Ripas.EMPTY:

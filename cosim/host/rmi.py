@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..monitor.layout import STUB_BATCH_MAX as BATCH_LIMIT
-from ..rmm.abi import SMC_UNKNOWN, RmiFid, RmiStatus
+from ..rmm.abi import SMC_UNKNOWN, RmiFid, RmiStatus, s64
 
 Transport = Callable[..., tuple[int, ...]]
 """transport(fid, *args) -> (x0, x1, ...): one SMC."""
@@ -53,6 +53,12 @@ class RmiError(Exception):
             name = "SMC_UNKNOWN"
         detail = f" (index {index})" if index else ""
         super().__init__(f"{command} failed: RMI_{name}{detail}")
+
+    @property
+    def level(self) -> int:
+        """The index of an RMI_ERROR_RTT as the RTT level it is: an 8-bit
+        two's-complement value, so 0xFF is level -1 (LPA2 realms)."""
+        return self.index - 0x100 if self.index >= 0x80 else self.index
 
 
 @dataclass
@@ -145,7 +151,7 @@ class RmiClient:
 
     def rtt_read_entry(self, rd: int, ipa: int, level: int) -> RttEntry:
         out = self.call(RmiFid.RTT_READ_ENTRY, rd, ipa, level)
-        return RttEntry(out[1], out[2], out[3], out[4])
+        return RttEntry(s64(out[1]), out[2], out[3], out[4])
 
     def rtt_init_ripas(self, rd: int, base: int, top: int) -> int:
         return self.call(RmiFid.RTT_INIT_RIPAS, rd, base, top)[1]

@@ -420,10 +420,10 @@ class HostStub:
         return self.call(_Request(L.StubOp.WAIT, value=deadline, kick=kick), cpu)
 
     def smc_batch(self, smcs: Sequence[Sequence[int]], cpu: int = 0,
-                  kick: int = 0) -> StubResult:
-        """Up to STUB_BATCH_MAX SMCs (x0..x5 each) back to back, stopping after
-        the first whose x0 is not 0: `done` says how many ran, `ret` holds the
-        last one's results."""
+                  kick: int = 0, repeat: int = 1) -> StubResult:
+        """Up to STUB_BATCH_MAX SMCs (x0..x5 each) back to back, `repeat` times
+        over, stopping after the first whose x0 is not 0: `done` says how many
+        ran, `ret` holds the last one's results, `ticks` how long they took."""
         if not 1 <= len(smcs) <= L.STUB_BATCH_MAX:
             raise HostStubError(f"a batch holds 1..{L.STUB_BATCH_MAX} SMCs, not {len(smcs)}")
         for smc in smcs:
@@ -431,7 +431,7 @@ class HostStub:
                 raise HostStubError(f"a batched SMC takes 1..{L.STUB_BATCH_REGS} registers")
         batch = [tuple(r & (2**64 - 1) for r in smc) for smc in smcs]
         return self.call(_Request(L.StubOp.SMC_BATCH, count=len(batch), batch=batch,
-                                  kick=kick), cpu)
+                                  kick=kick, value=repeat), cpu)
 
     def load_async(self, addr: int, size: int = 8, cpu: int = 0) -> _Request:
         """Submit a load without waiting (e.g. one that will stop the machine)."""

@@ -21,6 +21,10 @@ from typing import Protocol
 from . import plugin_protocol as P
 
 _OK_UNCHANGED = P.REPLY.pack(P.PLUGIN_MAGIC, P.PluginReply.OK, P.PLUGIN_WORLD_UNCHANGED, 0)
+_MAGIC = P.PLUGIN_MAGIC
+_DOORBELL = int(P.PluginMsg.DOORBELL)
+_UNCHANGED = P.PLUGIN_WORLD_UNCHANGED
+"""Hot-loop constants (a doorbell per SMC): plain ints, no attribute lookups."""
 
 
 class PluginHandler(Protocol):
@@ -79,22 +83,25 @@ class PluginLink:
             t.start()
 
     def _serve(self, conn: socket.socket) -> None:
-        buf = bytearray(P.REQUEST.size)
+        size = P.REQUEST.size
+        buf = bytearray(size)
         view = memoryview(buf)
         unpack = P.REQUEST.unpack_from
+        recv_into, sendall = conn.recv_into, conn.sendall
+        on_doorbell = self._handler.on_doorbell
         vcpu = -1
         try:
             while True:
-                got = conn.recv_into(view, P.REQUEST.size, socket.MSG_WAITALL)
-                if got != P.REQUEST.size:
+                got = recv_into(view, size, socket.MSG_WAITALL)
+                if got != size:
                     break
                 magic, kind, vcpu, pc, a0, a1, a2, a3 = unpack(buf)
-                if magic != P.PLUGIN_MAGIC:
+                if magic != _MAGIC:
                     raise ValueError(f"plugin sent a message with bad magic {magic:#x}")
-                if kind == P.PluginMsg.DOORBELL:
-                    world = self._handler.on_doorbell(vcpu)
-                    if world == P.PLUGIN_WORLD_UNCHANGED:
-                        conn.sendall(_OK_UNCHANGED)
+                if kind == _DOORBELL:
+                    world = on_doorbell(vcpu)
+                    if world == _UNCHANGED:
+                        sendall(_OK_UNCHANGED)
                     else:
                         conn.sendall(P.REPLY.pack(P.PLUGIN_MAGIC, P.PluginReply.OK, world, 0))
                 elif kind == P.PluginMsg.HELLO:

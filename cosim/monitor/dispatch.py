@@ -32,6 +32,7 @@ from .boot import CpuFeatures, read_features
 from .mailbox import Mailbox
 from .worlds import WorldSwitch
 
+_REASON_SMC = int(L.Reason.SMC)
 RMI_ROUTED_FIRST = SMC64_STD_SERVICE_BASE | 0x150
 RMI_ROUTED_LAST = SMC64_STD_SERVICE_BASE | 0x18F
 """SMCs from the host in this range go to the RMM, whatever its ABI version;
@@ -100,7 +101,7 @@ class Monitor:
         reason = mb.reason()
         gpt = self.gpt
         generation = gpt.generation if gpt is not None else 0
-        if reason == L.Reason.SMC:
+        if reason == _REASON_SMC:
             self._smc(vcpu, mb)
         elif reason == L.Reason.REALM_EXIT and self.world is not None:
             self.world.exit(vcpu, mb)
@@ -148,7 +149,8 @@ class Monitor:
         base_fid = fid & ~SMCCC_SVE_HINT
         if RMI_ROUTED_FIRST <= base_fid <= RMI_ROUTED_LAST and self.rmm is not None:
             outcome = self.rmm.handle_rmi(fid, args[1:], cpu)
-            if isinstance(outcome, EnterRealm):
+            if type(outcome) is not RmiReturn:
+                assert isinstance(outcome, EnterRealm)
                 if self.world is None:
                     raise MonitorFault("RMI_REC_ENTER succeeded but no world switch is attached")
                 self.world.enter(cpu, mb, outcome)

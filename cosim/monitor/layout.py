@@ -444,7 +444,10 @@ class StubOp(IntEnum):
     SMC_BATCH = 13
     """`count` SMCs from `batch` (STUB_BATCH_REGS registers each), stopping
     after the first whose x0 is not 0: `ret` holds that SMC's results and
-    `done` how many ran."""
+    `done` how many ran.  With `value` = n > 1 the batch runs n times over
+    (`done` counts them all): a benchmark times a whole sequence of calls
+    without the host's request protocol; `ticks` is the generic-timer ticks
+    the SMCs took."""
 
 
 STUB_BATCH_MAX = 48

@@ -1,4 +1,5 @@
-"""RMI_DATA_CREATE, RMI_DATA_CREATE_UNKNOWN, RMI_DATA_DESTROY."""
+"""RMI_DATA_CREATE (B4.3.1), RMI_DATA_CREATE_UNKNOWN (B4.3.2), RMI_DATA_DESTROY
+(B4.3.3), failure conditions in the order of each command's table."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from ..arch import stage2
 from ..arch.pas import GRANULE_SIZE
-from .abi import RMI_MEASURE_CONTENT, RMI_NO_MEASURE_CONTENT, Ripas, RmiStatus
+from .abi import RMI_MEASURE_CONTENT, Ripas, RmiStatus
 from .cmd_realm import rd_realm
 from .cmd_rtt import LPA2_OA_LIMIT, entry_is_valid, invalidate
-from .errors import check
+from .errors import check, fail
 from .granule import Granule, GranuleState
 from .measurement import RIM_INDEX, Rim
 from .realm import Realm, RealmState
@@ -20,7 +21,10 @@ from .rtte import Hipas, Rtte
 if TYPE_CHECKING:
     from .rmm import Rmm
 
-DATA_FLAGS = (RMI_NO_MEASURE_CONTENT, RMI_MEASURE_CONTENT)
+DATA_FLAGS_MEASURE = RMI_MEASURE_CONTENT
+"""RmiDataFlags.measure, bit 0; bits [63:1] are reserved (SBZ, B4.4.2) and no
+failure condition reads them, so they are ignored (B1.6: "If no failure
+pre-condition evaluates to true then the command succeeds")."""
 
 
 def _data_arg(rmm: Rmm, data: int) -> Granule:
@@ -36,15 +40,12 @@ def _protected_page(rmm: Rmm, realm: Realm, ipa: int) -> RttWalk:
 
 def _check_unassigned_page(w: RttWalk) -> None:
     check(w.level < stage2.PAGE_LEVEL, "rtt_walk", RmiStatus.ERROR_RTT, w.level)
-    check(
-        w.entry.hipas is not Hipas.UNASSIGNED, "rtte_state", RmiStatus.ERROR_RTT, stage2.PAGE_LEVEL
-    )
+    check(w.entry.hipas is not Hipas.UNASSIGNED, "rtte_state", RmiStatus.ERROR_RTT, w.level)
 
 
 def data_create(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
     rd, data, ipa, src, flags = a[0], a[1], a[2], a[3], a[4]
     with rmm.locked(owners=[rd], pas=[data, src]):
-        check(flags not in DATA_FLAGS, "flags_valid")
         rmm.ns_buffer_check(src, "src")
         g = _data_arg(rmm, data)
         realm = rd_realm(rmm, rd)
@@ -59,9 +60,12 @@ def data_create(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
         rmm.memory.copy(data, src, GRANULE_SIZE)
         rtts.write(w.table, w.index, w.level, Rtte(Hipas.ASSIGNED, Ripas.RAM, data))
         rmm.transition(call, g, GranuleState.DATA, realm=realm, ipa=ipa)
+        # B4.3.1.4: the descriptor's flags field is an RmmDataFlags (reserved
+        # bits zero, C1.1, C1.11 "Unused bits ... MBZ").
+        measure = flags & DATA_FLAGS_MEASURE
         rim = realm.measurements[RIM_INDEX]
-        content = rmm.memory.read(data, GRANULE_SIZE) if flags == RMI_MEASURE_CONTENT else None
-        rim[:] = Rim(realm.hash_algo).extend_data(bytes(rim), ipa, flags, content)
+        content = rmm.memory.view(data, GRANULE_SIZE) if measure else None
+        rim[:] = Rim(realm.hash_algo).extend_data(bytes(rim), ipa, measure, content)
     return ()
 
 
@@ -103,23 +107,13 @@ def data_destroy(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
         call.realm = realm.id
         rtts = rmm.rtts(realm)
         w = _protected_page(rmm, realm, ipa)
-        check(
-            w.level < stage2.PAGE_LEVEL,
-            "rtt_walk",
-            RmiStatus.ERROR_RTT,
-            w.level,
-            out=(0, rtts.skip_non_live(w, ipa)),
-        )
-        check(
-            w.entry.hipas is not Hipas.ASSIGNED,
-            "rtte_state",
-            RmiStatus.ERROR_RTT,
-            stage2.PAGE_LEVEL,
-            out=(0, rtts.skip_non_live(w, ipa)),
-        )
+        if w.level < stage2.PAGE_LEVEL:
+            fail("rtt_walk", RmiStatus.ERROR_RTT, w.level, out=(0, rtts.skip_non_live(w)))
+        if w.entry.hipas is not Hipas.ASSIGNED:
+            fail("rtte_state", RmiStatus.ERROR_RTT, w.level, out=(0, rtts.skip_non_live(w)))
         data = w.entry.addr
         rtts.write(w.table, w.index, w.level, Rtte(Hipas.UNASSIGNED, _AFTER_DESTROY[w.entry.ripas]))
         if entry_is_valid(w.entry):
             invalidate(call, realm, ipa, stage2.PAGE_LEVEL)
         rmm.transition(call, rmm.tracked(data), GranuleState.DELEGATED)
-        return (data, rtts.skip_non_live(w, ipa))
+        return (data, rtts.skip_non_live(w))

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .rmm import Rmm
 
 S2SZ_MIN = 32
-S2SZ_MAX_ARCH = 52
+S2SZ_MAX_ARCH = stage2.MAX_OA_BITS_LPA2
 
 
 def rd_realm(rmm: Rmm, rd: int) -> Realm:
@@ -37,8 +37,11 @@ def rd_realm(rmm: Rmm, rd: int) -> Realm:
 
 
 def rtt_geometry_valid(rmm: Rmm, s2sz: int, level: int, num: int) -> bool:
-    """The starting level and number of starting RTTs are consistent with s2sz."""
-    if not stage2.MIN_START_LEVEL <= level <= stage2.PAGE_LEVEL:
+    """RttConfigIsValid (B3.55): the starting level and number of starting RTTs
+    are consistent with s2sz (AArch64.S2InconsistentSL) and the platform can
+    start a walk there (AArch64.S2InvalidSL: level -1 needs FEAT_LPA2 and
+    52-bit PAs, level 0 PAs of 44 bits)."""
+    if not stage2.min_start_level(rmm.config.lpa2) <= level <= stage2.PAGE_LEVEL:
         return False
     if rmm.config.pa_width < stage2.start_level_min_pa_bits(level):
         return False
@@ -48,17 +51,14 @@ def rtt_geometry_valid(rmm: Rmm, s2sz: int, level: int, num: int) -> bool:
     return num == stage2.num_start_tables(s2sz, level)
 
 
-def _roots_alignment(num: int) -> int:
-    """Concatenated starting tables must be aligned to their total size (VTTBR_EL2.BADDR)."""
-    if 1 <= num <= stage2.MAX_CONCATENATED_TABLES and num & (num - 1) == 0:
-        return num * GRANULE_SIZE
-    return GRANULE_SIZE
+_HASH_ALGORITHMS = {int(a): a for a in HashAlgorithm}
 
 
 def _params_valid(p: RmiRealmParams) -> bool:
+    """RmiRealmParamsIsValid (B3.50): a valid encoding of the RmiRealmParams type."""
     return (
         p.flags & ~REALM_FLAGS_V1_0 == 0
-        and p.hash_algo in tuple(HashAlgorithm)
+        and p.hash_algo in _HASH_ALGORITHMS
         and S2SZ_MIN <= p.s2sz <= S2SZ_MAX_ARCH
         and p.num_bps != 0
         and p.num_wps != 0
@@ -66,11 +66,16 @@ def _params_valid(p: RmiRealmParams) -> bool:
 
 
 def _params_supported(rmm: Rmm, p: RmiRealmParams) -> bool:
+    """RealmParamsSupported (B3.34) against RmiFeatureRegister0.  An IPA width
+    above 48 bits needs the realm's LPA2 flag (A3.1.2: LPA2 is what allows "a
+    larger IPA width")."""
     cfg = rmm.config
-    feat = cfg.features0()
+    feat = rmm.features0
     if p.flags & REALM_FLAG_LPA2 and not feat.lpa2:
         return False
     if p.s2sz > feat.s2sz:
+        return False
+    if p.s2sz > stage2.MAX_OA_BITS and not p.flags & REALM_FLAG_LPA2:
         return False
     if p.flags & REALM_FLAG_SVE and (not feat.sve_en or p.sve_vl > feat.sve_vl):
         return False
@@ -82,7 +87,7 @@ def _params_supported(rmm: Rmm, p: RmiRealmParams) -> bool:
         return False
     if p.num_bps > feat.num_bps or p.num_wps > feat.num_wps:
         return False
-    return HashAlgorithm(p.hash_algo) in cfg.hash_algorithms
+    return _HASH_ALGORITHMS[p.hash_algo] in cfg.hash_algorithms
 
 
 def realm_create(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
@@ -90,20 +95,29 @@ def realm_create(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
     p = rmm.read_ns_struct(params_ptr, "params", RmiRealmParams)
     check(not _params_valid(p), "params_valid")
     check(not _params_supported(rmm, p), "params_supp")
-    roots_end = p.rtt_base + p.rtt_num_start * GRANULE_SIZE
-    check(p.rtt_base <= rd < roots_end, "alias")
+    # "alias: AddrInRange(rd, params.rtt_base, (params.rtt_num_start - 1) *
+    # RMM_GRANULE_SIZE)", AddrInRange (B3.1): "within [base, base+size]".
+    check(p.rtt_base <= rd <= p.rtt_base + (p.rtt_num_start - 1) * GRANULE_SIZE, "alias")
     plausible = min(p.rtt_num_start, stage2.MAX_CONCATENATED_TABLES)
     roots = [p.rtt_base + i * GRANULE_SIZE for i in range(plausible)]
     with rmm.locked(pas=[rd, *roots]):
         g_rd = rmm.granule_arg(rd, GranuleState.DELEGATED, "rd")
-        check(p.rtt_base % _roots_alignment(p.rtt_num_start) != 0, "rtt_align")
+        # "rtt_align: !AddrIsAligned(params.rtt_base, params.rtt_num_start *
+        # RMM_GRANULE_SIZE)": concatenated tables are aligned to their total size
+        # (rtt_num_start 0, which fails rtt_num_level, is held to one granule).
+        check(p.rtt_base % (max(p.rtt_num_start, 1) * GRANULE_SIZE) != 0, "rtt_align")
         check(
             not rtt_geometry_valid(rmm, p.s2sz, p.rtt_level_start, p.rtt_num_start), "rtt_num_level"
         )
-        check(any(rmm.granule_state(r) is not GranuleState.DELEGATED for r in roots), "rtt_state")
+        # RttsStateEqual (B3.77): every starting RTT delegable and DELEGATED.
+        check(
+            len(roots) != p.rtt_num_start
+            or any(rmm.granule_state(r) is not GranuleState.DELEGATED for r in roots),
+            "rtt_state",
+        )
         check(p.vmid >> rmm.config.vmid_bits != 0, "vmid_valid")
 
-        algo = HashAlgorithm(p.hash_algo)
+        algo = _HASH_ALGORITHMS[p.hash_algo]
 
         def make(realm_id: int) -> Realm:
             return Realm(
@@ -129,16 +143,18 @@ def realm_create(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
         realm = rmm.register_realm(p.vmid, make)  # vmid_valid: VMID already in use
         call.realm = realm.id
         realm.measurements[RIM_INDEX][:] = Rim(algo).initial(p.measured_bytes())
+        # Starting RTTs: protected entries UNASSIGNED/EMPTY, unprotected ones
+        # UNASSIGNED_NS (B4.3.9.3 rtte_p_states, rtte_ripas, rtte_up_states).
         level = p.rtt_level_start
-        size = stage2.entry_size(level)
-        entries = [
-            UNASSIGNED_EMPTY if i * size < realm.par_top else UNASSIGNED_NS
-            for i in range(realm.root_entry_count())
-        ]
         rtts = rmm.rtts(realm)
+        protected = realm.par_top >> stage2.level_shift(level)
+        total = realm.root_entry_count()
         for i, root in enumerate(roots):
-            chunk = entries[i * stage2.ENTRIES_PER_TABLE : (i + 1) * stage2.ENTRIES_PER_TABLE]
-            rtts.write_all(root, level, chunk)
+            first = i * stage2.ENTRIES_PER_TABLE
+            n = max(min(total - first, stage2.ENTRIES_PER_TABLE), 0)
+            n_prot = max(min(protected - first, n), 0)
+            rtts.fill(root, 0, n_prot, level, UNASSIGNED_EMPTY)
+            rtts.fill(root, n_prot, n - n_prot, level, UNASSIGNED_NS)
             rmm.transition(
                 call,
                 rmm.tracked(root),
@@ -171,8 +187,13 @@ def realm_destroy(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
     with rmm.locked(owners=[rd], extra=roots):
         realm = rd_realm(rmm, rd)
         call.realm = realm.id
+        # RealmIsLive (A2.1.4): "The number of RECs owned by the Realm is not zero"
+        # or "A starting level RTT of the Realm is live" (A5.5.8: an entry is
+        # ASSIGNED or TABLE; NS mappings do not keep a realm alive).
         check(
-            bool(realm.recs) or rmm.rtts(realm).root_is_live(), "realm_live", RmiStatus.ERROR_REALM
+            realm.num_recs != 0 or rmm.rtts(realm).starting_rtts_live(),
+            "realm_live",
+            RmiStatus.ERROR_REALM,
         )
         for root in realm.root_rtts:
             rmm.transition(call, rmm.tracked(root), GranuleState.DELEGATED)

@@ -14,6 +14,7 @@ from .abi import (
     REALM_ERROR_INDEX_SYSTEM_OFF,
     REC_ENTER_EMUL_MMIO,
     REC_FLAG_RUNNABLE,
+    REC_MPIDR_VALID_MASK,
     PsciAffinityState,
     PsciStatus,
     RmiStatus,
@@ -25,7 +26,7 @@ from .errors import check
 from .granule import GranuleState, is_granule_aligned
 from .measurement import RIM_INDEX, Rim
 from .realm import RealmState
-from .rec import Rec, RecState, mpidr_el1_to_rec_mpidr, rec_mpidr_index, rec_mpidr_is_valid
+from .rec import Rec, RecState, mpidr_el1_to_rec_mpidr, rec_mpidr_index
 from .results import Call, EnterRealm
 from .structs import RmiRecEnter, RmiRecParams, RmiRecRun
 
@@ -40,6 +41,8 @@ def rec_arg(rmm: Rmm, pa: int, name: str = "rec", state_label: str = "rec_gran_s
 
 
 def rec_create(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
+    """B4.3.12.  Failure conditions in the order of the spec's table (its only
+    ordering constraint: [rd_bound, rd_state] < [realm_state, num_recs])."""
     rd, rec_pa, params_ptr = a[0], a[1], a[2]
     p = rmm.read_ns_struct(params_ptr, "params", RmiRecParams)
     aux = list(p.aux[: p.num_aux]) if p.num_aux <= MAX_REC_AUX_GRANULES else []
@@ -48,29 +51,35 @@ def rec_create(rmm: Rmm, call: Call, a: tuple[int, ...]) -> tuple[int, ...]:
         realm = rd_realm(rmm, rd)
         call.realm = realm.id
         check(realm.state is not RealmState.NEW, "realm_state", RmiStatus.ERROR_REALM)
-        check(realm.rec_count >= rmm.config.max_recs, "rec_count", RmiStatus.ERROR_REALM)
-        check(not rec_mpidr_is_valid(p.mpidr), "mpidr_valid")
-        check(rec_mpidr_index(p.mpidr) != realm.rec_count, "mpidr_index")
+        # "num_recs: realm.num_recs == (2 ^ ImplFeatures().max_recs_order) - 1"
+        check(realm.num_recs >= rmm.config.max_recs, "num_recs", RmiStatus.ERROR_REALM)
+        # "mpidr_index: RecIndex(params.mpidr) != realm.rec_index"; RecIndex (B3.38)
+        # reads only the Aff fields: the reserved (SBZ) bits of RmiRecMpidr are ignored.
+        check(rec_mpidr_index(p.mpidr) != realm.rec_index, "mpidr_index")
         check(p.num_aux != rmm.config.rec_aux_count, "num_aux")
-        seen = {rec_pa}
-        for pa in aux:
-            check(not is_granule_aligned(pa), "aux_align")
-            check(not rmm.delegable(pa), "aux_bound")
-            check(pa in seen, "aux_alias")
-            check(rmm.granule_state(pa) is not GranuleState.DELEGATED, "aux_state")
-            seen.add(pa)
+        # AuxAligned, AuxAlias, AuxStateEqual (B3.10, B3.9, B3.13): each over the
+        # whole list; an aux address that is not delegable fails aux_state.
+        check(any(not is_granule_aligned(pa) for pa in aux), "aux_align")
+        check(len({rec_pa, *aux}) != len(aux) + 1, "aux_alias")
+        check(
+            any(
+                not rmm.delegable(pa) or rmm.granule_state(pa) is not GranuleState.DELEGATED
+                for pa in aux
+            ),
+            "aux_state",
+        )
 
         runnable = bool(p.flags & REC_FLAG_RUNNABLE)
         rec = Rec(
             realm=realm,
             pa=rec_pa,
-            index=realm.rec_count,
-            mpidr=p.mpidr,
+            index=realm.rec_index,
+            mpidr=p.mpidr & REC_MPIDR_VALID_MASK,
             aux=tuple(aux),
             runnable=runnable,
         )
         rec.context.reset(p.pc, p.gprs)
-        realm.rec_count += 1
+        realm.rec_index += 1
         realm.recs[rec.index] = rec
         rmm.transition(call, g_rec, GranuleState.REC, realm=realm, rec=rec)
         for pa in aux:

@@ -69,7 +69,8 @@ class RmmConfig:
     Counts are natural numbers (``num_bps = 6`` means six breakpoints); the
     feature register encodes some of them minus one.  The defaults describe
     QEMU's ``-cpu max`` (6 breakpoints, 4 watchpoints, 6 PMU counters, 4 GIC
-    list registers, SVE up to 2048 bits) without FEAT_LPA2.
+    list registers, SVE up to 2048 bits) without FEAT_LPA2 (which QEMU's
+    ``-cpu max`` has: the platform turns it on from the CPU's ID registers).
     """
 
     abi_version: tuple[int, int] = (1, 0)
@@ -78,6 +79,8 @@ class RmmConfig:
     pa_width: int = 48
     s2sz_max: int = 48
     lpa2: bool = False
+    """FEAT_LPA2 for realms (RmiFeatureRegister0.LPA2): 52-bit IPAs and PAs,
+    level -1 starting RTTs.  Needs pa_width 52."""
     sve_en: bool = True
     sve_vl: int = 15
     """Largest SVE vector length as VQ - 1 (15: 2048 bits)."""
@@ -108,12 +111,18 @@ class RmmConfig:
             )
         self.abi_version = tuple(self.abi_version)  # type: ignore[assignment]
         self.cpu_id_regs = {k.lower(): v for k, v in self.cpu_id_regs.items()}
-        if self.lpa2:
-            raise ValueError("FEAT_LPA2 realms (52-bit IPAs, level -1 RTTs) are not implemented")
-        if not 32 <= self.pa_width <= stage2.MAX_OA_BITS:
-            raise ValueError(f"pa_width {self.pa_width} must be 32..{stage2.MAX_OA_BITS}")
-        if not 32 <= self.s2sz_max <= stage2.MAX_OA_BITS:
-            raise ValueError(f"s2sz_max {self.s2sz_max} must be 32..{stage2.MAX_OA_BITS}")
+        oa_bits = stage2.max_oa_bits(self.lpa2)
+        if self.lpa2 and self.pa_width != stage2.MAX_OA_BITS_LPA2:
+            raise ValueError(
+                f"lpa2 needs a {stage2.MAX_OA_BITS_LPA2}-bit PA range, not pa_width {self.pa_width}"
+            )
+        if not 32 <= self.pa_width <= oa_bits:
+            raise ValueError(f"pa_width {self.pa_width} must be 32..{oa_bits}")
+        if not 32 <= self.s2sz_max <= oa_bits:
+            raise ValueError(
+                f"s2sz_max {self.s2sz_max} must be 32..{oa_bits}"
+                + ("" if self.lpa2 else " without lpa2")
+            )
         if not 0 <= self.rec_aux_count <= MAX_REC_AUX_GRANULES:
             raise ValueError(f"rec_aux_count must be 0..{MAX_REC_AUX_GRANULES}")
         if not 1 <= self.num_lrs <= MAX_LIST_REGISTERS:

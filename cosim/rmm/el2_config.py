@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
 
 from ..arch import el2 as R
+from ..arch import stage2
 from ..arch.idregs import (
     ID_AA64DFR0_EL1,
     ID_AA64ISAR2_EL1,
@@ -144,19 +145,25 @@ def mdcr_el2(config: RmmConfig, realm: Realm) -> int:
 def vtcr_el2(config: RmmConfig, realm: Realm) -> int:
     """4 KiB granule, T0SZ and starting level from the realm's RTT geometry,
     inner-shareable write-back walks, PS = the PA size the RMM was configured
-    with, 16-bit VMIDs when the RMM uses them."""
+    with (at most 48 bits for a realm without LPA2), 16-bit VMIDs when the RMM
+    uses them.  An LPA2 realm's RTTs use the 52-bit descriptor format: DS = 1,
+    level -1 through SL2, and SH0 is then the shareability of every mapping
+    (A5.5.11: "If LPA2 is enabled at stage 2 then the RMM is expected to set
+    VTCR_EL2.DS == '1'")."""
     value = (
         (64 - realm.s2sz) << R.VTCR_T0SZ_SHIFT
-        | R.vtcr_sl0(realm.rtt_level_start) << R.VTCR_SL0_SHIFT
+        | R.vtcr_start_level(realm.rtt_level_start)
         | R.CACHE_WB_RA_WA << R.VTCR_IRGN0_SHIFT
         | R.CACHE_WB_RA_WA << R.VTCR_ORGN0_SHIFT
         | R.SH_INNER_SHAREABLE << R.VTCR_SH0_SHIFT
         | R.TG0_4K << R.VTCR_TG0_SHIFT
-        | parange_for(config.pa_width) << R.VTCR_PS_SHIFT
+        | parange_for(min(config.pa_width, stage2.max_oa_bits(realm.lpa2))) << R.VTCR_PS_SHIFT
         | R.VTCR_RES1
     )
     if config.vmid_bits == 16:
         value |= R.VTCR_VS
+    if realm.lpa2:
+        value |= R.VTCR_DS
     return value
 
 
@@ -178,7 +185,7 @@ def realm_el2_config(config: RmmConfig, rec: Rec, enter: RmiRecEnter) -> RealmEl
     return RealmEl2Config(
         hcr_el2=hcr_el2(config, enter),
         vtcr_el2=vtcr_el2(config, realm),
-        vttbr_el2=(realm.rtt_base & R.VTTBR_BADDR_MASK) | realm.vmid << R.VTTBR_VMID_SHIFT,
+        vttbr_el2=R.vttbr_baddr(realm.rtt_base, realm.lpa2) | realm.vmid << R.VTTBR_VMID_SHIFT,
         cptr_el2=cptr,
         mdcr_el2=mdcr_el2(config, realm),
         vpidr_el2=config.cpu_id_regs.get("midr_el1", 0),

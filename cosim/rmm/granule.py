@@ -78,14 +78,17 @@ class LockStripes:
         return (pa >> GRANULE_SHIFT) % self._count
 
     def acquire(self, pas: Iterable[int]) -> list[int]:
-        held = sorted({self.stripe(pa) for pa in pas})
+        count = self._count
+        held = sorted({(pa >> GRANULE_SHIFT) % count for pa in pas})
+        locks = self._locks
         for s in held:
-            self._locks[s].acquire()
+            locks[s].acquire()
         return held
 
     def release(self, held: list[int]) -> None:
+        locks = self._locks
         for s in reversed(held):
-            self._locks[s].release()
+            locks[s].release()
 
 
 def is_granule_aligned(pa: int) -> bool:

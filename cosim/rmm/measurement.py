@@ -27,8 +27,11 @@ class MeasurementDescType:
 _HASHES = {HashAlgorithm.SHA_256: hashlib.sha256, HashAlgorithm.SHA_512: hashlib.sha512}
 
 
+_HASH_LEN = {algo: h().digest_size for algo, h in _HASHES.items()}
+
+
 def hash_len(algo: HashAlgorithm) -> int:
-    return _HASHES[algo]().digest_size
+    return _HASH_LEN[algo]
 
 
 def digest(algo: HashAlgorithm, *parts: bytes | bytearray | memoryview) -> bytes:
@@ -86,7 +89,9 @@ class Rim:
     def _extend(self, descriptor: bytes) -> bytes:
         return slot(digest(self.algo, descriptor))
 
-    def extend_data(self, rim: bytes, ipa: int, flags: int, content: bytes | None) -> bytes:
+    def extend_data(
+        self, rim: bytes, ipa: int, flags: int, content: bytes | memoryview | None
+    ) -> bytes:
         """content: the 4 KiB copied into the DATA granule, or None when not measured."""
         measured = digest(self.algo, content) if content is not None else b""
         return self._extend(data_descriptor(rim[: self.len], ipa, flags, measured))

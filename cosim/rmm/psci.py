@@ -60,11 +60,12 @@ def _exit(fid: int, *args: int) -> RmiRecExit:
 
 
 def target_rec_index(rec: Rec, target: int) -> int | None:
-    """The index of the REC a PSCI target_cpu names, None if it names none."""
+    """The index of the REC a PSCI target_cpu names, None if it names none
+    (MpidrIsUsed, B3.24: "identifies a REC in the current Realm")."""
     if target & ~MPIDR_AFF_FIELDS or target & MPIDR_AFF_MASK & ~REC_MPIDR_AFF0_MASK:
         return None
     index = rec_mpidr_index(mpidr_el1_to_rec_mpidr(target))
-    return index if index < rec.realm.rec_count else None
+    return index if index in rec.realm.recs else None
 
 
 def handle_psci(rec: Rec, fid: int, x: Sequence[int]) -> SmcResult:

@@ -53,10 +53,10 @@ class Realm:
         repr=False,
     )
     """Slot 0 is the RIM, slots 1..4 the REMs; each 64 bytes, digest then zeros."""
-    rec_count: int = 0
-    """RECs created so far: the index the next REC must have."""
+    rec_index: int = 0
+    """Index of the next REC to be created (A2.1.3 rec_index)."""
     recs: dict[int, Rec] = field(default_factory=dict, repr=False)
-    """Live RECs by index."""
+    """Live RECs by index; their number is the realm's num_recs (A2.1.3)."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     attestation: RealmAttestation | None = field(default=None, repr=False)
     """The realm's attestation key and platform token, made on first use."""
@@ -83,7 +83,13 @@ class Realm:
         return [self.rtt_base + i * GRANULE_SIZE for i in range(self.rtt_num_start)]
 
     def root_entry_count(self) -> int:
-        return self.rtt_num_start * stage2.ENTRIES_PER_TABLE
+        """Entries of the starting level (all starting RTTs) inside [0, 2**s2sz)."""
+        return stage2.start_table_entries(self.s2sz, self.rtt_level_start)
+
+    @property
+    def num_recs(self) -> int:
+        """Number of RECs owned by this Realm (A2.1.3 num_recs)."""
+        return len(self.recs)
 
     # -- measurements ----------------------------------------------------------------
 

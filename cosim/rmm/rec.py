@@ -24,7 +24,6 @@ from .abi import (
     REC_MPIDR_AFF1_SHIFT,
     REC_MPIDR_AFF2_SHIFT,
     REC_MPIDR_AFF3_SHIFT,
-    REC_MPIDR_VALID_MASK,
     Ripas,
 )
 from .realm import Realm
@@ -106,7 +105,7 @@ class Rec:
     pa: int
     index: int
     mpidr: int
-    """RmiRecMpidr as the host gave it (Aff3 in [31:24])."""
+    """RmiRecMpidr as the host gave it (Aff3 in [31:24]), reserved bits cleared."""
     aux: tuple[int, ...]
     runnable: bool
     state: RecState = RecState.READY
@@ -122,8 +121,9 @@ class Rec:
     host_call_ipa: int = 0
     attest_state: AttestState = AttestState.NO_ATTEST_IN_PROGRESS
     attest_challenge: bytes = b""
-    attest_token: bytes = field(default=b"", repr=False)
-    """The CCA token being copied out by RSI_ATTESTATION_TOKEN_CONTINUE."""
+    attest_token: bytes | None = field(default=b"", repr=False)
+    """The CCA token being copied out by RSI_ATTESTATION_TOKEN_CONTINUE (None:
+    it could not be made, CONTINUE reports RSI_ERROR_UNKNOWN)."""
     attest_offset: int = 0
     """Bytes of `attest_token` copied so far."""
     gic: dict[str, int] = field(default_factory=dict)
@@ -145,10 +145,6 @@ class Rec:
     def vmpidr_el1(self) -> int:
         """The MPIDR_EL1 value the realm reads on this vCPU."""
         return rec_mpidr_to_mpidr_el1(self.mpidr)
-
-
-def rec_mpidr_is_valid(mpidr: int) -> bool:
-    return mpidr & ~REC_MPIDR_VALID_MASK == 0
 
 
 def rec_mpidr_index(mpidr: int) -> int:

@@ -24,13 +24,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from ..arch.gpt import PasTable
-from ..arch.pas import GRANULE_SIZE, Pas
+from ..arch.pas import GRANULE_MASK, GRANULE_SIZE, Pas
 from ..memory import GuestMemory
 from ..trace import Trace
 from .abi import (
@@ -43,9 +42,9 @@ from .abi import (
 from .attestation import Attestation
 from .config import RmmConfig
 from .el2_config import RealmEl2Config, realm_el2_config
-from .errors import RmiFailure, check
+from .errors import RmiFailure, check, fail
 from .exits import RealmTrap, RecExitDecision, Resume
-from .granule import Granule, GranuleState, LockStripes, is_granule_aligned
+from .granule import Granule, GranuleState, LockStripes
 from .id_regs import realm_id_value
 from .realm import Realm
 from .rec import Rec, RecState
@@ -54,8 +53,7 @@ from .rtt import Rtts
 from .run import realm_entry, realm_exit
 from .structs import AbiStruct, RmiRecEnter
 
-NUM_ARGS = 17
-"""X1..X17: the most an SMCCC call passes."""
+RMI_SUCCESS = rmi_return(RmiStatus.SUCCESS)
 
 S = TypeVar("S", bound=AbiStruct)
 
@@ -82,7 +80,8 @@ class Rmm:
         self.gpt = gpt
         self.config = config
         self.trace = trace if trace is not None else Trace(history=0)
-        self.feature_register0 = config.feature_register0()
+        self.features0 = config.features0()
+        self.feature_register0 = self.features0.pack()
         self._commands: dict[int, Command] = commands_for(config.abi_version)
         self._granules: dict[int, Granule] = {}
         self._stripes = LockStripes()
@@ -90,7 +89,13 @@ class Rmm:
         self._realms: dict[int, Realm] = {}
         self._vmids: set[int] = set()
         self._next_realm_id = 1
-        self._dram = [(base, base + size) for base, size in config.dram]
+        # PaIsDelegable: the configured RAM, as far as the PAS table covers it.
+        self._dram = [
+            (max(base, gpt.base), min(base + size, gpt.end))
+            for base, size in config.dram
+            if base < gpt.end and base + size > gpt.base
+        ]
+        self._labels: dict[str, tuple[str, str, str, str]] = {}
         self._attestation: Attestation | None = None
         self.rsi_counts: Counter[str] = Counter()
         """Calls from realms by name (RSI, PSCI, SMCCC), counted even without a
@@ -101,9 +106,6 @@ class Rmm:
     def handle_rmi(self, fid: int, args: Sequence[int], cpu: int = 0) -> RmiReturn | EnterRealm:
         fid = fid & 0xFFFF_FFFF & ~SMCCC_SVE_HINT
         command = self._commands.get(fid)
-        a = tuple([v & U64_MASK for v in args[:NUM_ARGS]])
-        if len(a) < NUM_ARGS:
-            a += (0,) * (NUM_ARGS - len(a))
         if command is None:
             ret = RmiReturn((SMC_UNKNOWN,))
             if self.trace.active:
@@ -112,7 +114,7 @@ class Rmm:
                     cpu=cpu,
                     fid=fid,
                     name=None,
-                    args=list(a[:5]),
+                    args=[v & U64_MASK for v in args[:5]],
                     status="SMC_UNKNOWN",
                     index=0,
                     out=[],
@@ -120,20 +122,28 @@ class Rmm:
                     realm=None,
                 )
             return ret
+        # X1.. of the command (the SMCCC registers past them are ignored, B1.2).
+        n = command.nargs
+        a = tuple([v & U64_MASK for v in args[:n]])
+        if len(a) < n:
+            a += (0,) * (n - len(a))
         call = Call(command.name, cpu)
-        t0 = time.perf_counter() if self.trace.active else 0.0
+        tracing = self.trace.active
+        t0 = time.perf_counter() if tracing else 0.0
+        nouts = command.nouts
         try:
             result = command.handler(self, call, a)
         except RmiFailure as f:
-            out = (tuple(f.out) + (0,) * command.nouts)[: command.nouts]
+            out = (f.out + (0,) * nouts)[:nouts] if nouts else ()
             result = RmiReturn((rmi_return(f.status, f.index), *out), f.condition, tuple(call.tlbi))
         else:
             if isinstance(result, EnterRealm):
                 result.tlbi = tuple(call.tlbi)
             else:
-                out = (tuple(result) + (0,) * command.nouts)[: command.nouts]
-                result = RmiReturn((rmi_return(RmiStatus.SUCCESS), *out), None, tuple(call.tlbi))
-        if self.trace.active:
+                if len(result) != nouts:
+                    result = (tuple(result) + (0,) * nouts)[:nouts]
+                result = RmiReturn((RMI_SUCCESS, *result), None, tuple(call.tlbi))
+        if tracing:
             self._trace_call(command, call, a, result, time.perf_counter() - t0)
         return result
 
@@ -211,28 +221,38 @@ class Rmm:
     # == helpers for the commands ===================================================
 
     def delegable(self, pa: int) -> bool:
-        """PaIsDelegable: in the RAM this RMM tracks (and so in the PAS table)."""
-        if pa >> self.config.pa_width:
-            return False
-        return any(lo <= pa < hi for lo, hi in self._dram) and self.gpt.covers(pa, GRANULE_SIZE)
+        """PaIsDelegable (B3.25): in the RAM this RMM tracks (and so in the PAS table)."""
+        for lo, hi in self._dram:  # noqa: SIM110 (a loop is faster than any() here)
+            if lo <= pa < hi:
+                return True
+        return False
+
+    def _label(self, name: str) -> tuple[str, str, str, str]:
+        """The labels `name`_align, `name`_bound, `name`_state, `name`_pas."""
+        labels = self._labels.get(name)
+        if labels is None:
+            labels = (f"{name}_align", f"{name}_bound", f"{name}_state", f"{name}_pas")
+            self._labels[name] = labels
+        return labels
 
     def granule_arg(
         self, pa: int, state: GranuleState, name: str, state_label: str | None = None
     ) -> Granule:
         """Check `name`_align, `name`_bound and `name`_state of a granule argument."""
-        check(not is_granule_aligned(pa), f"{name}_align")
-        check(not self.delegable(pa), f"{name}_bound")
+        if pa & GRANULE_MASK or not self.delegable(pa):
+            align, bound, _, _ = self._label(name)
+            fail(align if pa & GRANULE_MASK else bound)
         g = self._granules.get(pa)
         actual = g.state if g is not None else GranuleState.UNDELEGATED
-        check(actual is not state, state_label or f"{name}_state")
-        assert g is not None or state is GranuleState.UNDELEGATED
+        if actual is not state:
+            fail(state_label or self._label(name)[2])
         return g  # type: ignore[return-value]
 
     def ns_buffer_check(self, pa: int, name: str) -> None:
         """`name`_align, `name`_bound, `name`_pas of a buffer the RMM reads as NS memory."""
-        check(not is_granule_aligned(pa), f"{name}_align")
-        check(not self.delegable(pa), f"{name}_bound")
-        check(self.gpt.get(pa) is not Pas.NONSECURE, f"{name}_pas")
+        if pa & GRANULE_MASK or not self.delegable(pa) or self.gpt.get(pa) is not Pas.NONSECURE:
+            align, bound, _, pas = self._label(name)
+            fail(align if pa & GRANULE_MASK else bound if not self.delegable(pa) else pas)
 
     def read_ns_struct(self, pa: int, name: str, cls: type[S]) -> S:
         """Check an NS buffer and copy the structure out of it, atomically with
@@ -256,33 +276,15 @@ class Rmm:
                 found[g.realm.id] = g.realm
         return [found[k] for k in sorted(found)]
 
-    @contextmanager
     def locked(
         self,
-        owners: Iterable[int] = (),
-        pas: Iterable[int] = (),
+        owners: Sequence[int] = (),
+        pas: Sequence[int] = (),
         extra: Callable[[], Iterable[int]] | None = None,
-    ) -> Iterator[None]:
+    ) -> _Locked:
         """Hold the realm locks of the RD/REC granules `owners`, then the stripes of
         `pas` and of whatever `extra()` finds under the realm locks."""
-        owners = list(owners)
-        pas = list(pas)
-        while True:
-            realms = self._owner_realms(owners)
-            for r in realms:
-                r.lock.acquire()
-            try:
-                more = list(extra()) if extra is not None else []
-                held = self._stripes.acquire([*pas, *owners, *more])
-                try:
-                    if self._owner_realms(owners) == realms:
-                        yield
-                        return
-                finally:
-                    self._stripes.release(held)
-            finally:
-                for r in reversed(realms):
-                    r.lock.release()
+        return _Locked(self, owners, pas, extra)
 
     # -- granule transitions ----------------------------------------------------------
 
@@ -290,15 +292,19 @@ class Rmm:
         self.gpt.set(pa, Pas.REALM)
         self.memory.zero(pa, GRANULE_SIZE)
         self._granules[pa] = Granule(pa)
-        self._trace_granule(call, pa, GranuleState.UNDELEGATED, GranuleState.DELEGATED, None, None)
+        if self.trace.active:
+            self._trace_granule(
+                call, pa, GranuleState.UNDELEGATED, GranuleState.DELEGATED, None, None
+            )
 
     def undelegate(self, call: Call, g: Granule) -> None:
         self.memory.zero(g.pa, GRANULE_SIZE)
         del self._granules[g.pa]
         self.gpt.set(g.pa, Pas.NONSECURE)
-        self._trace_granule(
-            call, g.pa, GranuleState.DELEGATED, GranuleState.UNDELEGATED, None, None
-        )
+        if self.trace.active:
+            self._trace_granule(
+                call, g.pa, GranuleState.DELEGATED, GranuleState.UNDELEGATED, None, None
+            )
 
     def transition(
         self,
@@ -313,8 +319,10 @@ class Rmm:
     ) -> None:
         """Move a tracked granule to `new`; a granule going back to DELEGATED is scrubbed."""
         old = g.state
-        traced_realm = realm if realm is not None else g.realm
-        traced_ipa = ipa if ipa is not None else g.ipa
+        if self.trace.active:
+            traced_realm = realm if realm is not None else g.realm
+            traced_ipa = ipa if ipa is not None else g.ipa
+            self._trace_granule(call, g.pa, old, new, traced_realm, traced_ipa)
         if new is GranuleState.DELEGATED:
             self.memory.zero(g.pa, GRANULE_SIZE)
             g.realm = g.rec = None
@@ -322,7 +330,6 @@ class Rmm:
         else:
             g.realm, g.rec, g.ipa, g.level = realm, rec, ipa, level
         g.state = new
-        self._trace_granule(call, g.pa, old, new, traced_realm, traced_ipa)
 
     def tracked(self, pa: int) -> Granule:
         """The record of a granule the RTTs or a REC refer to (always tracked)."""
@@ -399,3 +406,49 @@ class Rmm:
             realm=call.realm,
             condition=cond,
         )
+
+
+class _Locked:
+    """The context of ``Rmm.locked``: realm locks, then granule stripes (see the
+    module docstring), retried if an owner granule changed meanwhile."""
+
+    __slots__ = ("extra", "held", "owners", "pas", "realms", "rmm")
+
+    def __init__(
+        self,
+        rmm: Rmm,
+        owners: Sequence[int],
+        pas: Sequence[int],
+        extra: Callable[[], Iterable[int]] | None,
+    ) -> None:
+        self.rmm = rmm
+        self.owners = owners
+        self.pas = pas
+        self.extra = extra
+
+    def __enter__(self) -> None:
+        rmm = self.rmm
+        owners = self.owners
+        stripes = rmm._stripes
+        while True:
+            realms = rmm._owner_realms(owners) if owners else []
+            for r in realms:
+                r.lock.acquire()
+            try:
+                more = list(self.extra()) if self.extra is not None else []
+                held = stripes.acquire([*self.pas, *owners, *more])
+            except BaseException:
+                for r in reversed(realms):
+                    r.lock.release()
+                raise
+            if not owners or rmm._owner_realms(owners) == realms:
+                self.realms, self.held = realms, held
+                return
+            stripes.release(held)
+            for r in reversed(realms):
+                r.lock.release()
+
+    def __exit__(self, *exc: object) -> None:
+        self.rmm._stripes.release(self.held)
+        for r in reversed(self.realms):
+            r.lock.release()

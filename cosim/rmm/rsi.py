@@ -115,20 +115,29 @@ def rsi_measurement_extend(rmm: Rmm, rec: Rec, x: Regs) -> SmcResult:
 # -- attestation ------------------------------------------------------------------------------
 
 
+ATTEST_TOKEN_SIZE_BOUND = 0x1000
+"""RSI_ATTESTATION_TOKEN_INIT's size when no token could be made: a bound
+(the tokens made here are about 1.2 KiB); CONTINUE then reports `unknown`."""
+
+
 def rsi_attestation_token_init(rmm: Rmm, rec: Rec, x: Regs) -> SmcResult:
     """Start a token for a 64-byte challenge.  The whole CCA token is built and
-    signed here, with the measurements of this moment; X1 is its exact size."""
+    signed here, with the measurements of this moment; X1 is its exact size.
+    B5.3.2: INIT has no failure conditions ("state: rec.attest_state ==
+    ATTEST_IN_PROGRESS"): if the token cannot be made (a misconfigured
+    platform key), the failure is CONTINUE's "unknown: Token generation failed
+    for an unknown or IMPDEF reason"."""
     challenge = _SLOT_REGS.pack(*x[1:9])
-    rec.attest_state = AttestState.NO_ATTEST_IN_PROGRESS
-    rec.attest_token, rec.attest_offset = b"", 0
-    try:
-        token = rmm.attestation.token(rec.realm, challenge)
-    except Exception:  # a misconfigured platform key must not crash the RMM
-        return _status(RsiFid.ATTESTATION_TOKEN_INIT, RsiStatus.ERROR_UNKNOWN)
     rec.attest_state = AttestState.ATTEST_IN_PROGRESS
     rec.attest_challenge = challenge
+    rec.attest_offset = 0
+    try:
+        token: bytes | None = rmm.attestation.token(rec.realm, challenge)
+    except Exception:  # a misconfigured platform key must not crash the RMM
+        token = None
     rec.attest_token = token
-    return _status(RsiFid.ATTESTATION_TOKEN_INIT, RsiStatus.SUCCESS, len(token))
+    size = len(token) if token is not None else ATTEST_TOKEN_SIZE_BOUND
+    return _status(RsiFid.ATTESTATION_TOKEN_INIT, RsiStatus.SUCCESS, size)
 
 
 def rsi_attestation_token_continue(rmm: Rmm, rec: Rec, x: Regs) -> SmcResult:
@@ -143,6 +152,8 @@ def rsi_attestation_token_continue(rmm: Rmm, rec: Rec, x: Regs) -> SmcResult:
         return _status(fid, RsiStatus.ERROR_INPUT)
     if rec.attest_state is not AttestState.ATTEST_IN_PROGRESS:
         return _status(fid, RsiStatus.ERROR_STATE)
+    if rec.attest_token is None:
+        return _status(fid, RsiStatus.ERROR_UNKNOWN)
     page = _realm_page(rmm, rec, fid, addr)
     if isinstance(page, SmcResult):
         return page
@@ -162,7 +173,8 @@ def rsi_attestation_token_continue(rmm: Rmm, rec: Rec, x: Regs) -> SmcResult:
 def rsi_ipa_state_set(rmm: Rmm, rec: Rec, x: Regs) -> SmcResult:
     """Record the request and exit RMI_EXIT_RIPAS_CHANGE; X0..X2 are written when
     the host re-enters the REC (``run.complete_ripas_change``)."""
-    base, top, ripas, flags = x[1], x[2], x[3], x[4]
+    # X3[7:0] is the RsiRipas; X3[63:8] are SBZ (B5.3.6.1.1), not a failure.
+    base, top, ripas, flags = x[1], x[2], x[3] & 0xFF, x[4]
     realm = rec.realm
     if (
         base % GRANULE_SIZE

@@ -9,7 +9,7 @@ Unlisted bytes are reserved: read as nothing, written as zero.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from ..arch.aarch64 import NUM_GPRS
@@ -34,11 +34,35 @@ class Field:
         return struct.calcsize("<" + self.fmt) * self.count
 
 
+class _Codec:
+    """One field of a layout, compiled: its struct, offset and how to read it."""
+
+    __slots__ = ("count", "mask", "name", "offset", "signed", "st", "text")
+
+    def __init__(self, f: Field) -> None:
+        self.name = f.name
+        self.offset = f.offset
+        self.count = f.count
+        self.text = f.fmt == "64s"
+        self.st = struct.Struct("<64s" if self.text else f"<{f.count}{f.fmt}")
+        bits = struct.calcsize("<" + f.fmt) * 8 if not self.text else 0
+        self.mask = (1 << bits) - 1
+        self.signed = f.fmt == "q"
+
+
 class AbiStruct:
     """Base of the ABI dataclasses: layout-driven (de)serialisation."""
 
     SIZE: ClassVar[int]
     LAYOUT: ClassVar[tuple[Field, ...]]
+
+    @classmethod
+    def _codecs(cls) -> tuple[_Codec, ...]:
+        codecs: tuple[_Codec, ...] | None = cls.__dict__.get("_CODECS")
+        if codecs is None:
+            codecs = tuple(_Codec(f) for f in cls.LAYOUT)
+            cls._CODECS = codecs  # type: ignore[attr-defined]
+        return codecs
 
     @classmethod
     def offset_of(cls, name: str) -> int:
@@ -52,24 +76,30 @@ class AbiStruct:
         if len(data) < cls.SIZE:
             raise ValueError(f"{cls.__name__} needs {cls.SIZE:#x} bytes, got {len(data):#x}")
         values: dict[str, Any] = {}
-        for f in cls.LAYOUT:
-            items = struct.unpack_from(
-                f"<{f.count}{f.fmt}" if f.fmt != "64s" else "<64s", data, f.offset
-            )
-            values[f.name] = list(items) if f.count > 1 else items[0]
+        for c in cls._codecs():
+            items = c.st.unpack_from(data, c.offset)
+            values[c.name] = list(items) if c.count > 1 else items[0]
         return cls(**values)
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, only: tuple[str, ...] | None = None) -> bytes:
+        """The structure's bytes (reserved bytes zero); with `only`, just those
+        fields (the others zero)."""
         buf = bytearray(self.SIZE)
-        for f in self.LAYOUT:
-            value = getattr(self, f.name)
-            if f.count > 1:
-                vals = list(value) + [0] * (f.count - len(value))
-                struct.pack_into(f"<{f.count}{f.fmt}", buf, f.offset, *vals[: f.count])
-            elif f.fmt == "64s":
-                struct.pack_into("<64s", buf, f.offset, bytes(value))
+        for c in self._codecs():
+            if only is not None and c.name not in only:
+                continue
+            value = getattr(self, c.name)
+            if c.count > 1:
+                vals = [v & c.mask for v in value[: c.count]]
+                vals += [0] * (c.count - len(vals))
+                c.st.pack_into(buf, c.offset, *vals)
+            elif c.text:
+                c.st.pack_into(buf, c.offset, bytes(value))
             else:
-                struct.pack_into("<" + f.fmt, buf, f.offset, _fit(value, f.fmt))
+                value &= c.mask
+                if c.signed and value >> 63:
+                    value -= 1 << 64
+                c.st.pack_into(buf, c.offset, value)
         return bytes(buf)
 
     @classmethod
@@ -78,14 +108,6 @@ class AbiStruct:
 
     def pack(self, memory: GuestMemory, pa: int) -> None:
         memory.write(pa, self.to_bytes())
-
-
-def _fit(value: int, fmt: str) -> int:
-    bits = struct.calcsize("<" + fmt) * 8
-    if fmt == "q":
-        value &= (1 << bits) - 1
-        return value - (1 << bits) if value >> (bits - 1) else value
-    return value & ((1 << bits) - 1)
 
 
 @dataclass
@@ -132,8 +154,7 @@ class RmiRealmParams(AbiStruct):
 
     def measured_bytes(self) -> bytes:
         """The structure with only the measured fields kept (RIM initialisation)."""
-        kept = {f.name: getattr(self, f.name) for f in fields(self) if f.name in self.MEASURED}
-        return type(self)(**kept).to_bytes()
+        return self.to_bytes(self.MEASURED)
 
 
 @dataclass
@@ -160,7 +181,7 @@ class RmiRecParams(AbiStruct):
 
     def measured_bytes(self) -> bytes:
         """The structure with mpidr, num_aux and aux[] zeroed (REC measurement)."""
-        return RmiRecParams(flags=self.flags, pc=self.pc, gprs=list(self.gprs)).to_bytes()
+        return self.to_bytes(self.MEASURED)
 
 
 @dataclass

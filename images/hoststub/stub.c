@@ -149,20 +149,26 @@ static void wait_for_interrupt(u64 deadline)
 
 static void smc_batch(volatile u8 *r, u64 *ret)
 {
-    u64 n = REQ(r, COUNT), i, regs[18] = {0};
+    u64 n = REQ(r, COUNT), repeat = REQ(r, VALUE), i, done = 0, regs[18] = {0};
+    u64 t0 = counter();
     if (n > STUB_BATCH_MAX)
         n = STUB_BATCH_MAX;
-    for (i = 0; i < n; i++) {
-        const u64 *b = REQ_BATCH(r) + i * STUB_BATCH_REGS;
-        for (u64 k = 0; k < STUB_BATCH_REGS; k++)
-            regs[k] = b[k];
-        stub_smc(regs, ret);
-        if (ret[0] != 0) {
-            i++;
-            break;
+    if (repeat == 0)
+        repeat = 1;
+    for (u64 pass = 0; pass < repeat; pass++) {
+        for (i = 0; i < n; i++) {
+            const u64 *b = REQ_BATCH(r) + i * STUB_BATCH_REGS;
+            for (u64 k = 0; k < STUB_BATCH_REGS; k++)
+                regs[k] = b[k];
+            stub_smc(regs, ret);
+            done++;
+            if (ret[0] != 0)
+                goto out;
         }
     }
-    REQ(r, DONE) = i;
+out:
+    REQ(r, TICKS) = counter() - t0;
+    REQ(r, DONE) = done;
 }
 
 static u64 do_load(u64 addr, u64 size)

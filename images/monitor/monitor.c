@@ -29,8 +29,14 @@ u64 ring(u64 pcpu, u64 reason)
     cosim_doorbell();
     if (MB(pcpu, FLAGS) & ACTIONFLAG_TLBI_PAALLOS) {
         /* Python changed the GPT: drop cached GPT information on every PE
-         * (Arm ARM D8.13 "TLB maintenance for the GPT": TLBI PAALLOS). */
-        __asm__ volatile("dsb sy\n tlbi paallos\n dsb sy\n isb" ::: "memory");
+         * (Arm ARM D8.13 "TLB maintenance for the GPT": TLBI PAALLOS).  A
+         * machine with one PE has no other PE in its Outer Shareable domain,
+         * so TLBI PAALL (this PE) invalidates the same entries; QEMU does it
+         * at once instead of as synchronised work for all vCPUs. */
+        if (BOOTCFG(NUM_CPUS) == 1)
+            __asm__ volatile("dsb sy\n tlbi paall\n dsb sy\n isb" ::: "memory");
+        else
+            __asm__ volatile("dsb sy\n tlbi paallos\n dsb sy\n isb" ::: "memory");
     }
     if (MB(pcpu, FLAGS) & ACTIONFLAG_TLBI_REALM)
         tlbi_realm_all();

@@ -1,15 +1,13 @@
 """The RMI v1.0 failure conditions, command by command, as data.
 
-Derived from the specification's failure-condition tables as the fact sheet
-(../shared/reference/rmm-v1.0-abi.md, section 2) records them, with the ACS
-labels.  Within a command the rows are in the priority order this RMM checks
-them.  Each row builds a situation in which that condition (and no condition
-checked before it) holds, and gives the status and index the RMM must return.
-The RMM reports the label of the condition that decided the result, so the
-tests also check that the intended condition fired.
-
-Rows marked ``unreachable`` cannot be produced with the configurations the RMM
-accepts; they stay in the table so it can be compared with the spec.
+Each row is one failure condition of the specification (DEN0137 1.0-rel0,
+section B4.3.N.2 of the command, see ``spec_v1_0``), under the spec's label.
+Within a command the rows are in the priority order this RMM checks them (the
+order of the spec's table, which meets every ordering constraint the spec
+lists).  Each row builds a situation in which that condition (and no
+condition checked before it) holds, and gives the status and index the RMM
+must return.  The RMM reports the label of the condition that decided the
+result, so the tests also check that the intended condition fired.
 """
 
 from __future__ import annotations
@@ -134,14 +132,45 @@ class Condition:
     index: int = 0
     variant: str = ""
     config: dict[str, Any] = field(default_factory=dict)
-    unreachable: str = ""
 
     @property
     def id(self) -> str:
         return f"{self.command.name}-{self.label}" + (f"-{self.variant}" if self.variant else "")
 
+    @property
+    def section(self) -> str:
+        """The spec section that lists this failure condition."""
+        return f"{RMI_SECTIONS[self.command]}.2"
+
 
 C = Condition
+
+RMI_SECTIONS = {
+    F.DATA_CREATE: "B4.3.1",
+    F.DATA_CREATE_UNKNOWN: "B4.3.2",
+    F.DATA_DESTROY: "B4.3.3",
+    F.FEATURES: "B4.3.4",
+    F.GRANULE_DELEGATE: "B4.3.5",
+    F.GRANULE_UNDELEGATE: "B4.3.6",
+    F.PSCI_COMPLETE: "B4.3.7",
+    F.REALM_ACTIVATE: "B4.3.8",
+    F.REALM_CREATE: "B4.3.9",
+    F.REALM_DESTROY: "B4.3.10",
+    F.REC_AUX_COUNT: "B4.3.11",
+    F.REC_CREATE: "B4.3.12",
+    F.REC_DESTROY: "B4.3.13",
+    F.REC_ENTER: "B4.3.14",
+    F.RTT_CREATE: "B4.3.15",
+    F.RTT_DESTROY: "B4.3.16",
+    F.RTT_FOLD: "B4.3.17",
+    F.RTT_INIT_RIPAS: "B4.3.18",
+    F.RTT_MAP_UNPROTECTED: "B4.3.19",
+    F.RTT_READ_ENTRY: "B4.3.20",
+    F.RTT_SET_RIPAS: "B4.3.21",
+    F.RTT_UNMAP_UNPROTECTED: "B4.3.22",
+    F.VERSION: "B4.3.23",
+}
+"""Where each RMI command is defined (B4.3.N; its failure conditions are B4.3.N.2)."""
 
 BAD_ALIGN = 0x800
 OUT_OF_RAM = RAM_BASE - G
@@ -167,12 +196,6 @@ def _rtt_state(w: World) -> tuple[int, ...]:
 
 def _realm_live_rtt(w: World) -> tuple[int, ...]:
     return (w.rd,)
-
-
-def _realm_live_ns(w: World) -> tuple[int, ...]:
-    r = w.h.create_realm()
-    w.h.ok(F.RTT_MAP_UNPROTECTED, r.rd, UNPROT, 1, w.ns_target & ~((1 << 30) - 1) | NS_DESC)
-    return (r.rd,)
 
 
 def _realm_live_rec(w: World) -> tuple[int, ...]:
@@ -204,7 +227,7 @@ def _aux_dup(w: World) -> tuple[int, ...]:
     return (w.rd, w.h.delegate(), w.h.ns(p.to_bytes()))
 
 
-def _rec_count(w: World) -> tuple[int, ...]:
+def _num_recs(w: World) -> tuple[int, ...]:
     w.h.create_rec(w.realm)  # REC 2: the last of the 2**2 - 1 that max_recs_order = 2 allows
     return (w.rd, w.h.delegate(), w.rec_params(3))
 
@@ -269,7 +292,14 @@ def _set_ripas(
     return build
 
 
-NEEDS_LPA2 = "a delegable granule at PA >= 2**48 needs pa_width > 48 (LPA2: not implemented)"
+HIGH_RAM = {"lpa2": True, "pa_width": 52, "s2sz_max": 52, "ram_base": (1 << 48) - (2 << 20)}
+"""An LPA2-capable RMM whose test RAM spans 2**48: the world's granules lie
+below it, a granule at 2**48 is a 52-bit output address."""
+
+
+def _high_granule(w: World) -> int:
+    """A DELEGATED granule at PA 2**48 (HIGH_RAM worlds)."""
+    return w.h.delegate_at(1 << 48)
 
 P2M = 0x20_0000
 """2 MiB: the first IPA whose level-2 entry is not a table in the world realm."""
@@ -408,7 +438,6 @@ CONDITIONS: list[Condition] = [
     *_rd_conditions(F.REALM_DESTROY),
     C(F.REALM_DESTROY, "realm_live", REALM, _realm_live_rtt, variant="rtts_recs"),
     C(F.REALM_DESTROY, "realm_live", REALM, _realm_live_rec, variant="rec"),
-    C(F.REALM_DESTROY, "realm_live", REALM, _realm_live_ns, variant="ns_block_in_root"),
     # -- RMI_REC_AUX_COUNT --
     *_rd_conditions(F.REC_AUX_COUNT),
     # -- RMI_REC_CREATE --
@@ -422,8 +451,7 @@ CONDITIONS: list[Condition] = [
     C(F.REC_CREATE, "rd_bound", INPUT, lambda w: (OUT_OF_RAM, w.spare, w.rec_params())),
     C(F.REC_CREATE, "rd_state", INPUT, lambda w: (w.h.delegate(), w.spare, w.rec_params())),
     C(F.REC_CREATE, "realm_state", REALM, lambda w: (w.ard, w.spare, w.rec_params(1))),
-    C(F.REC_CREATE, "rec_count", REALM, _rec_count, config={"max_recs_order": 2}),
-    C(F.REC_CREATE, "mpidr_valid", INPUT, _rec_create(mpidr=2 | 1 << 4)),
+    C(F.REC_CREATE, "num_recs", REALM, _num_recs, config={"max_recs_order": 2}),
     C(F.REC_CREATE, "mpidr_index", INPUT, _rec_create(mpidr=3), variant="skip"),
     C(F.REC_CREATE, "mpidr_index", INPUT, _rec_create(mpidr=1), variant="reuse"),
     C(F.REC_CREATE, "num_aux", INPUT, _rec_create(num_aux=15)),
@@ -433,15 +461,16 @@ CONDITIONS: list[Condition] = [
         INPUT,
         lambda w: (w.rd, w.h.delegate(), _aux_params(w, 2, w.spare + 8)),
     ),
-    C(
-        F.REC_CREATE,
-        "aux_bound",
-        INPUT,
-        lambda w: (w.rd, w.h.delegate(), _aux_params(w, 2, OUT_OF_RAM)),
-    ),
     C(F.REC_CREATE, "aux_alias", INPUT, _aux_alias, variant="rec"),
     C(F.REC_CREATE, "aux_alias", INPUT, _aux_dup, variant="duplicate"),
     C(F.REC_CREATE, "aux_state", INPUT, lambda w: (w.rd, w.h.delegate(), _aux_params(w, 7, w.ns))),
+    C(
+        F.REC_CREATE,
+        "aux_state",
+        INPUT,
+        lambda w: (w.rd, w.h.delegate(), _aux_params(w, 2, OUT_OF_RAM)),
+        variant="not_delegable",
+    ),
     # -- RMI_REC_DESTROY --
     C(F.REC_DESTROY, "rec_align", INPUT, lambda w: (w.rec + BAD_ALIGN,)),
     C(F.REC_DESTROY, "rec_bound", INPUT, lambda w: (OUT_OF_RAM,)),
@@ -528,8 +557,8 @@ CONDITIONS: list[Condition] = [
         F.RTT_CREATE,
         "rtt_bound2",
         INPUT,
-        lambda w: (),
-        unreachable=NEEDS_LPA2,
+        lambda w: (w.rd, _high_granule(w), P2M, 3),
+        config=HIGH_RAM,
     ),
     C(F.RTT_CREATE, "rtt_walk", RTT, lambda w: (w.rd, w.spare, 1 << 30, 3), index=1),
     C(F.RTT_CREATE, "rtte_state", RTT, lambda w: (w.rd, w.spare, 0, 3), index=2, variant="l3"),
@@ -543,7 +572,6 @@ CONDITIONS: list[Condition] = [
     C(F.RTT_DESTROY, "rtte_state", RTT, lambda w: (w.rd, P2M, 3), index=2),
     C(F.RTT_DESTROY, "rtt_live", RTT, lambda w: (w.rd, 0, 3), index=3, variant="data"),
     C(F.RTT_DESTROY, "rtt_live", RTT, lambda w: (w.rd, 0, 2), index=2, variant="table"),
-    C(F.RTT_DESTROY, "rtt_live", RTT, lambda w: (w.rd, UNPROT, 3), index=3, variant="ns_mapping"),
     # -- RMI_RTT_FOLD --
     *_rd_conditions(F.RTT_FOLD, lambda w: (0, 3)),
     C(F.RTT_FOLD, "level_bound", INPUT, lambda w: (w.rd, 0, 1)),
@@ -551,15 +579,16 @@ CONDITIONS: list[Condition] = [
     C(F.RTT_FOLD, "ipa_bound", INPUT, lambda w: (w.rd, IPA_LIMIT, 3)),
     C(F.RTT_FOLD, "rtt_walk", RTT, lambda w: (w.rd, 1 << 30, 3), index=1),
     C(F.RTT_FOLD, "rtte_state", RTT, lambda w: (w.rd, P2M, 3), index=2),
-    C(F.RTT_FOLD, "rtte_homo", RTT, lambda w: (w.rd, 0, 3), index=3, variant="mixed"),
-    C(F.RTT_FOLD, "rtte_homo", RTT, lambda w: (w.rd, 0, 2), index=2, variant="table"),
+    C(F.RTT_FOLD, "rtt_homo", RTT, lambda w: (w.rd, 0, 3), index=3, variant="mixed"),
+    C(F.RTT_FOLD, "rtt_homo", RTT, lambda w: (w.rd, 0, 2), index=2, variant="table"),
     # -- RMI_RTT_READ_ENTRY --
     *_rd_conditions(F.RTT_READ_ENTRY, lambda w: (0, 3)),
     C(F.RTT_READ_ENTRY, "level_bound", INPUT, lambda w: (w.rd, 0, 0), variant="0"),
     C(F.RTT_READ_ENTRY, "level_bound", INPUT, lambda w: (w.rd, 0, 4), variant="4"),
     C(F.RTT_READ_ENTRY, "ipa_align", INPUT, lambda w: (w.rd, G, 2)),
     C(F.RTT_READ_ENTRY, "ipa_bound", INPUT, lambda w: (w.rd, IPA_LIMIT, 3)),
-    # -- RMI_RTT_MAP_UNPROTECTED --
+    # -- RMI_RTT_MAP_UNPROTECTED (attr_valid needs the realm's descriptor format) --
+    *_rd_conditions(F.RTT_MAP_UNPROTECTED, lambda w: (UNPROT + G, 3, w.ns | NS_DESC)),
     C(
         F.RTT_MAP_UNPROTECTED,
         "attr_valid",
@@ -588,7 +617,6 @@ CONDITIONS: list[Condition] = [
         lambda w: (w.rd, UNPROT + G, 3, w.ns | NS_DESC | 1 << 55),
         variant="ns_bit",
     ),
-    *_rd_conditions(F.RTT_MAP_UNPROTECTED, lambda w: (UNPROT + G, 3, w.ns | NS_DESC)),
     C(
         F.RTT_MAP_UNPROTECTED,
         "level_bound",
@@ -697,23 +725,22 @@ CONDITIONS: list[Condition] = [
         variant="destroyed",
     ),
     # -- RMI_DATA_CREATE --
-    C(F.DATA_CREATE, "flags_valid", INPUT, lambda w: (w.rd, w.spare, 0x2000, w.src, 2)),
     C(F.DATA_CREATE, "src_align", INPUT, lambda w: (w.rd, w.spare, 0x2000, w.src + 8, 0)),
     C(F.DATA_CREATE, "src_bound", INPUT, lambda w: (w.rd, w.spare, 0x2000, OUT_OF_RAM, 0)),
     C(F.DATA_CREATE, "src_pas", INPUT, lambda w: (w.rd, w.spare, 0x2000, w.data, 0)),
     C(F.DATA_CREATE, "data_align", INPUT, lambda w: (w.rd, w.spare + BAD_ALIGN, 0x2000, w.src, 0)),
     C(F.DATA_CREATE, "data_bound", INPUT, lambda w: (w.rd, OUT_OF_RAM, 0x2000, w.src, 0)),
     C(F.DATA_CREATE, "data_state", INPUT, lambda w: (w.rd, w.data, 0x2000, w.src, 0)),
+    C(F.DATA_CREATE, "rd_align", INPUT, lambda w: (w.rd + BAD_ALIGN, w.spare, 0x2000, w.src, 0)),
+    C(F.DATA_CREATE, "rd_bound", INPUT, lambda w: (OUT_OF_RAM, w.spare, 0x2000, w.src, 0)),
+    C(F.DATA_CREATE, "rd_state", INPUT, lambda w: (w.h.delegate(), w.spare, 0x2000, w.src, 0)),
     C(
         F.DATA_CREATE,
         "data_bound2",
         INPUT,
-        lambda w: (),
-        unreachable=NEEDS_LPA2,
+        lambda w: (w.rd, _high_granule(w), 0x2000, w.src, 0),
+        config=HIGH_RAM,
     ),
-    C(F.DATA_CREATE, "rd_align", INPUT, lambda w: (w.rd + BAD_ALIGN, w.spare, 0x2000, w.src, 0)),
-    C(F.DATA_CREATE, "rd_bound", INPUT, lambda w: (OUT_OF_RAM, w.spare, 0x2000, w.src, 0)),
-    C(F.DATA_CREATE, "rd_state", INPUT, lambda w: (w.h.delegate(), w.spare, 0x2000, w.src, 0)),
     C(F.DATA_CREATE, "ipa_align", INPUT, lambda w: (w.rd, w.spare, 0x2008, w.src, 0)),
     C(F.DATA_CREATE, "ipa_bound", INPUT, lambda w: (w.rd, w.spare, UNPROT + G, w.src, 0)),
     C(F.DATA_CREATE, "realm_state", REALM, lambda w: (w.ard, w.spare, 0x2000, w.src, 0)),
@@ -723,16 +750,16 @@ CONDITIONS: list[Condition] = [
     C(F.DATA_CREATE_UNKNOWN, "data_align", INPUT, lambda w: (w.rd, w.spare + BAD_ALIGN, 0x2000)),
     C(F.DATA_CREATE_UNKNOWN, "data_bound", INPUT, lambda w: (w.rd, OUT_OF_RAM, 0x2000)),
     C(F.DATA_CREATE_UNKNOWN, "data_state", INPUT, lambda w: (w.rd, w.ns, 0x2000)),
+    C(F.DATA_CREATE_UNKNOWN, "rd_align", INPUT, lambda w: (w.rd + BAD_ALIGN, w.spare, 0x2000)),
+    C(F.DATA_CREATE_UNKNOWN, "rd_bound", INPUT, lambda w: (OUT_OF_RAM, w.spare, 0x2000)),
+    C(F.DATA_CREATE_UNKNOWN, "rd_state", INPUT, lambda w: (w.l2, w.spare, 0x2000)),
     C(
         F.DATA_CREATE_UNKNOWN,
         "data_bound2",
         INPUT,
-        lambda w: (),
-        unreachable=NEEDS_LPA2,
+        lambda w: (w.rd, _high_granule(w), 0x2000),
+        config=HIGH_RAM,
     ),
-    C(F.DATA_CREATE_UNKNOWN, "rd_align", INPUT, lambda w: (w.rd + BAD_ALIGN, w.spare, 0x2000)),
-    C(F.DATA_CREATE_UNKNOWN, "rd_bound", INPUT, lambda w: (OUT_OF_RAM, w.spare, 0x2000)),
-    C(F.DATA_CREATE_UNKNOWN, "rd_state", INPUT, lambda w: (w.l2, w.spare, 0x2000)),
     C(F.DATA_CREATE_UNKNOWN, "ipa_align", INPUT, lambda w: (w.rd, w.spare, 0x2100)),
     C(F.DATA_CREATE_UNKNOWN, "ipa_bound", INPUT, lambda w: (w.rd, w.spare, UNPROT)),
     C(F.DATA_CREATE_UNKNOWN, "rtt_walk", RTT, lambda w: (w.rd, w.spare, 1 << 30), index=1),

@@ -39,24 +39,49 @@ class RealmHandle:
 
 class Host:
     def __init__(
-        self, *, ram_size: int = RAM_SIZE, trace: Trace | None = None, **config: Any
+        self,
+        *,
+        ram_base: int = RAM_BASE,
+        ram_size: int = RAM_SIZE,
+        trace: Trace | None = None,
+        **config: Any,
     ) -> None:
-        self.memory = GuestMemory.anonymous(RAM_BASE, ram_size)
-        self.gpt = PasTable(RAM_BASE, ram_size)
-        self.config = RmmConfig(dram=[(RAM_BASE, ram_size)], **config)
+        """`ram_base` places the test RAM anywhere in the PA space, e.g. across
+        2**48 to exercise 52-bit output addresses (with lpa2=True, pa_width=52)."""
+        self.memory = GuestMemory.anonymous(ram_base, ram_size)
+        self.gpt = PasTable(ram_base, ram_size)
+        self.config = RmmConfig(dram=[(ram_base, ram_size)], **config)
         self.trace = trace
         self.rmm = Rmm(self.memory, self.gpt, self.config, trace)
-        self.ram_end = RAM_BASE + ram_size
-        self._next = RAM_BASE
+        self.ram_base = ram_base
+        self.ram_end = ram_base + ram_size
+        self._next = ram_base
+        self._taken: set[int] = set()
         self.vmid = 1
 
     # -- memory ----------------------------------------------------------------------
 
     def alloc(self, count: int = 1, align: int = G) -> int:
         pa = (self._next + align - 1) & ~(align - 1)
+        while any(pa + i * G in self._taken for i in range(count)):
+            pa += align
         self._next = pa + count * G
         if self._next > self.ram_end:
             raise MemoryError("test RAM exhausted")
+        return pa
+
+    def alloc_at(self, pa: int, count: int = 1) -> int:
+        """`count` granules at `pa` (which alloc() will not hand out again)."""
+        span = {pa + i * G for i in range(count)}
+        if pa < self._next or span & self._taken or pa + count * G > self.ram_end:
+            raise MemoryError(f"granules at {pa:#x} are taken or outside the test RAM")
+        self._taken |= span
+        return pa
+
+    def delegate_at(self, pa: int, count: int = 1) -> int:
+        self.alloc_at(pa, count)
+        for i in range(count):
+            self.ok(F.GRANULE_DELEGATE, pa + i * G)
         return pa
 
     def ns(self, data: bytes | None = None) -> int:

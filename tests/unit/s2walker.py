@@ -1,5 +1,6 @@
 """An independent stage-2 walker: reads the RTTs from guest memory the way the CPU
-does (VMSAv8-64, 4 KiB granule, 48-bit OA, Realm stage 2 with NS bit 55).
+does (VMSAv8-64, 4 KiB granule, 48-bit OA or with VTCR_EL2.DS = 1 the FEAT_LPA2
+52-bit format, Realm stage 2 with NS bit 55).
 
 Written from the architecture, not from cosim.rmm: it shares no code with the
 RMM so that a wrong descriptor cannot be confirmed by the same mistake.  The
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from cosim.memory import GuestMemory
 
 OA_BITS = 0x0000_FFFF_FFFF_F000
+OA_BITS_DS = 0x0003_FFFF_FFFF_F000
+"""DS = 1: OA[49:12] in place; OA[51:50] come from descriptor bits [9:8]."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class Mapping:
     ns: bool
     memattr: int
     sh: int
+    """The descriptor's SH field; -1 with DS = 1 (VTCR_EL2.SH0 applies)."""
     ripas: int
 
 
@@ -45,6 +49,12 @@ class Stage2:
     root: int
     start_level: int
     s2sz: int
+    ds: bool = False
+
+    def oa(self, desc: int) -> int:
+        if self.ds:
+            return (desc & OA_BITS_DS) | ((desc >> 8) & 3) << 50
+        return desc & OA_BITS
 
     def translate(self, ipa: int) -> Mapping | Fault:
         if ipa >> self.s2sz:
@@ -58,25 +68,25 @@ class Stage2:
                 return Fault(level, desc)
             is_table_or_page = bool(desc & 2)
             if level < 3 and is_table_or_page:
-                table = desc & OA_BITS
+                table = self.oa(desc)
                 level += 1
                 continue
             if level == 3 and not is_table_or_page:
                 raise AssertionError(f"reserved descriptor {desc:#x} at level 3")
-            if level == 0:
-                raise AssertionError(f"block descriptor {desc:#x} at level 0")
+            if level <= 0:
+                raise AssertionError(f"block descriptor {desc:#x} at level {level}")
             offset_mask = (1 << shift) - 1
-            assert desc & OA_BITS & offset_mask == 0, "block OA not aligned"
+            assert self.oa(desc) & offset_mask == 0, "block OA not aligned"
             s2ap = (desc >> 6) & 3
             xn = (desc >> 53) & 3
             return Mapping(
-                pa=(desc & OA_BITS & ~offset_mask) | (ipa & offset_mask),
+                pa=(self.oa(desc) & ~offset_mask) | (ipa & offset_mask),
                 level=level,
                 readable=bool(s2ap & 1),
                 writable=bool(s2ap & 2),
                 executable=xn == 0,
                 ns=bool(desc >> 55 & 1),
                 memattr=(desc >> 2) & 0xF,
-                sh=(desc >> 8) & 3,
+                sh=-1 if self.ds else (desc >> 8) & 3,
                 ripas=(desc >> 56) & 3,
             )

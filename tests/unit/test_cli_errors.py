@@ -55,7 +55,7 @@ def one_line_error(capsys) -> str:
     (["bench", "smc", "--rmi-calls", "0"], "--rmi-calls: must be at least 1, not 0"),
     (["bench", "smc", "--rmi-calls", "-5"], "--rmi-calls: must be at least 1, not -5"),
     (["bench", "gpt", "--passes", "-1"], "--passes: must be at least 1, not -1"),
-    (["bench", "_report"], "no benchmark '_report' (available: boot, gpt, realm, smc)"),
+    (["bench", "_report"], "no benchmark '_report' (available: boot, gpt, realm, rmm, smc)"),
     (["bench", "bench/smc.py"], "no benchmark 'bench/smc.py'"),
     (["bench", "../bench/smc"], "no benchmark '../bench/smc'"),
 ])

@@ -335,8 +335,14 @@ def test_init_ripas_loop_and_measurement() -> None:
         assert w.h.ret(F.RTT_READ_ENTRY, w.rd, ipa, 3).x[4] == Ripas.RAM
     # an L2 entry [2M, 4M) is one step; the loop stops at the end of the L2 table (1 GiB)
     assert w.h.ok(F.RTT_INIT_RIPAS, w.rd, P2M, 1 << 31) == (1 << 30,)
-    # stops at an ASSIGNED entry
-    assert w.h.ok(F.RTT_INIT_RIPAS, w.rd, 0, 0x3000) == (0x1000,)
+    # B4.3.18: only the first entry must be UNASSIGNED ("rtte_state: walk.rtte.state
+    # != UNASSIGNED"); walk_top = RttSkipEntriesWithRipas(..., FALSE) stops only at
+    # a TABLE entry, so the ASSIGNED page at 0x1000 is processed and measured too.
+    rim = realm.rim
+    assert w.h.ok(F.RTT_INIT_RIPAS, w.rd, 0, 0x3000) == (0x3000,)
+    for ipa in (0, 0x1000, 0x2000):
+        rim = m.extend_ripas(rim, ipa, ipa + G)
+    assert realm.rim == rim
     # already RAM: processed (and measured) again
     assert w.h.ok(F.RTT_INIT_RIPAS, w.rd, 0x2000, 0x3000) == (0x3000,)
 

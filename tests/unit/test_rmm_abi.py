@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import random
 import struct
 
 import pytest
+from rmm_host import Host
 
 from cosim.arch import stage2
 from cosim.memory import GuestMemory
 from cosim.rmm import RmmConfig
 from cosim.rmm.abi import Ripas, RmiStatus, rmi_index, rmi_return, rmi_status
 from cosim.rmm.features import FeatureRegister0
-from cosim.rmm.rtte import UNASSIGNED_EMPTY, Hipas, Rtte, decode, encode
+from cosim.rmm.rtt import RttWalk
+from cosim.rmm.rtte import (
+    UNASSIGNED_EMPTY,
+    Hipas,
+    Rtte,
+    decode,
+    desc_is_live,
+    desc_makes_rtt_live,
+    encode,
+)
 from cosim.rmm.structs import RmiRealmParams, RmiRecExit, RmiRecParams, RmiRecRun
 
 
@@ -145,3 +156,25 @@ def test_entry_encoding_roundtrip(entry: Rtte, level: int) -> None:
 
 def test_protected_page_descriptor_is_the_measured_one() -> None:
     assert encode(Rtte(Hipas.ASSIGNED, Ripas.RAM, 0x4000_0000), 3) == 0x4000_0000 | 0x7FF | 1 << 56
+
+
+def test_rtt_scans_agree_with_the_entry_rules() -> None:
+    """The byte-wise scans of Rtts (RTT liveness, B3.64; first live RTTE, B3.76)
+    give what decoding every descriptor gives."""
+    h = Host()
+    r = h.create_realm()
+    rtts = h.rmm.rtts(h.rmm.realm_at(r.rd))
+    table = h.ns()
+    rng = random.Random(9)
+    for level in (2, 3):
+        pool = [encode(e, level) for e in ENTRIES if not (e.hipas is Hipas.TABLE and level == 3)]
+        for _ in range(200):
+            descs = [rng.choice(pool) if rng.random() < 0.05 else 0 for _ in range(512)]
+            h.memory.write_u64s(table, descs)
+            slow = any(desc_makes_rtt_live(d, level) for d in descs)
+            assert rtts.rtt_is_live(table, level) == slow
+            first = rng.randrange(512)
+            live = [i for i in range(first, 512) if desc_is_live(descs[i])]
+            w = RttWalk(level, table, 512, 0, first, decode(descs[first], level))
+            expected = w.entry_ipa(live[0]) if live else w.top
+            assert rtts.skip_non_live(w) == expected

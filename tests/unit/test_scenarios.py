@@ -181,8 +181,10 @@ def test_fold_assigned_block_and_unfold() -> None:
         False,
         RAM,
     )
-    # DATA_DESTROY inside a block: the walk stops at level 2, top == ipa
-    assert h.ret(F.DATA_DESTROY, r.rd, ipa + G).x == (0x204, 0, ipa + G)
+    # DATA_DESTROY inside a block: the walk stops at level 2 on a live entry, and
+    # top = RttSkipNonLiveEntries(...) is "aligned to the size of the address range
+    # described by an entry at RTT level" (B3.76): the block's base, below ipa.
+    assert h.ret(F.DATA_DESTROY, r.rd, ipa + G).x == (0x204, 0, ipa)
     # RTT_DESTROY refuses a block (not a table) at level 2
     assert h.ret(F.RTT_DESTROY, r.rd, ipa, 3).condition == "rtte_state"
     # unfold: the new L3 table holds 512 pages again
@@ -192,7 +194,7 @@ def test_fold_assigned_block_and_unfold() -> None:
         assert_protected_page(s2, ipa + i * G, block + i * G)
     assert h.ok(F.DATA_DESTROY, r.rd, ipa + G)[0] == block + G
     # not homogeneous any more
-    assert h.ret(F.RTT_FOLD, r.rd, ipa, 3).condition == "rtte_homo"
+    assert h.ret(F.RTT_FOLD, r.rd, ipa, 3).condition == "rtt_homo"
 
 
 def test_fold_requires_aligned_contiguous_pages() -> None:
@@ -204,7 +206,7 @@ def test_fold_requires_aligned_contiguous_pages() -> None:
         h.ok(F.GRANULE_UNDELEGATE, first + (i + 1) * G)
         h.ok(F.GRANULE_DELEGATE, first + (i + 1) * G)
         h.ok(F.DATA_CREATE_UNKNOWN, r.rd, first + (i + 1) * G, i * G)  # PA not 2 MiB aligned
-    assert h.ret(F.RTT_FOLD, r.rd, 0, 3).condition == "rtte_homo"
+    assert h.ret(F.RTT_FOLD, r.rd, 0, 3).condition == "rtt_homo"
 
 
 def test_unprotected_mappings_and_ns_block_fold() -> None:
