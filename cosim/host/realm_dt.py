@@ -58,8 +58,9 @@ def build(cfg: RealmDtConfig) -> bytes:
               fdt.PropWords("interrupt-parent", GIC_PHANDLE)):
         root.append(p)
 
-    chosen = _node("chosen", fdt.PropStrings("bootargs", cfg.bootargs),
-                   fdt.PropStrings("stdout-path", f"/pl011@{M.UART_BASE:x}"))
+    chosen = _node("chosen", fdt.PropStrings("stdout-path", f"/pl011@{M.UART_BASE:x}"))
+    if cfg.bootargs:
+        chosen.append(fdt.PropStrings("bootargs", cfg.bootargs))
     if cfg.initrd is not None:
         chosen.append(fdt.PropWords("linux,initrd-start", *_cells(cfg.initrd[0])))
         chosen.append(fdt.PropWords("linux,initrd-end", *_cells(cfg.initrd[1])))

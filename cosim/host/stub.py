@@ -36,15 +36,19 @@ _COUNTED = (L.StubOp.SMC_LOOP, L.StubOp.SMC_PAIR_LOOP, L.StubOp.MEM_LOOP)
 """Requests the stub repeats `count` times (an unsigned count: -5 would be 2**64 - 5)."""
 
 IDLE_WAIT = 0.001
+IDLE_WAIT_MAX = 0.008
 """Seconds a CPU with no work sleeps in WFI (the stub's WAIT request) before
-it asks again.  A vCPU blocked in a plugin callback keeps QEMU from completing
+it asks again: IDLE_WAIT after work, doubling up to IDLE_WAIT_MAX while it
+stays idle.  A vCPU blocked in a plugin callback keeps QEMU from completing
 anything that needs every vCPU at a safe point (a broadcast TLB invalidation
 such as the TLBI PAALLOS after every delegation, pausing the machine), so an
 idle CPU never waits inside its doorbell: it waits in WFI, where QEMU does not
-count it, and a new request waits at most IDLE_WAIT for it."""
-FIRST_REQUEST_WAIT = 0.0002
-"""How long the doorbell waits for a request before the CPU goes idle (a test
-that submits requests back to back should not pay a WFI round trip each)."""
+count it, and a new request waits at most IDLE_WAIT_MAX for it."""
+NEXT_REQUEST_WAIT = 0.0002
+"""How long the doorbell of a CPU that just finished a request waits for the
+next one before the CPU goes idle (a test that submits requests back to back
+should not pay a WFI round trip each; an idle CPU does not wait at all, so it
+never holds up another CPU's TLB maintenance)."""
 
 
 class HostStubError(Exception):
@@ -152,6 +156,8 @@ class _Cpu:
         self.ready = threading.Event()
         self.exited = False
         self.program: Program | None = None
+        self.idle = 0
+        """Ticks of the CPU's current idle WAIT (0: it did work last)."""
 
 
 class HostStub:
@@ -192,15 +198,21 @@ class HostStub:
                 item = _YIELD
             else:
                 try:
-                    item = state.requests.get(timeout=FIRST_REQUEST_WAIT)
+                    if done is not None:
+                        item = state.requests.get(timeout=NEXT_REQUEST_WAIT)
+                    else:
+                        item = state.requests.get_nowait()
                 except queue.Empty:
                     item = _IDLE
         if item is _YIELD:
             mem.write_u64(page + s["op"], L.StubOp.YIELD)
             return (0,)
         if item is _IDLE:
-            mem.write_u64s(page + s["op"], [L.StubOp.WAIT, 0, 0, 0, self._idle_ticks])
+            state.idle = state.idle * 2 if state.idle else self._idle_ticks
+            state.idle = min(state.idle, self._idle_ticks * round(IDLE_WAIT_MAX / IDLE_WAIT))
+            mem.write_u64s(page + s["op"], [L.StubOp.WAIT, 0, 0, 0, state.idle])
             return (0,)
+        state.idle = 0
         if item is _STOP:
             mem.write_u64(page + s["op"], L.StubOp.EXIT)
             state.exited = True

@@ -164,6 +164,14 @@ def test_realm_device_tree() -> None:
     assert gic_reg[6:] == [0, 2 * realm_map.GICR_STRIDE]
 
 
+def test_realm_device_tree_without_bootargs() -> None:
+    blob = realm_dt.build(realm_dt.RealmDtConfig(
+        ram_base=realm_map.RAM_BASE, ram_size=256 << 20, mpidrs=[0], bootargs=""))
+    tree = fdt.parse_dtb(blob)
+    assert tree.get_property("bootargs", "/chosen") is None
+    assert tree.get_property("stdout-path", "/chosen").value == "/pl011@9000000"
+
+
 def image(flags: int = 0b010, size: int = 0x40000) -> bytes:
     header = struct.pack("<IIQQQQQQ4sI", 0, 0, 0, size, flags, 0, 0, 0, IMAGE_MAGIC, 0)
     return header + bytes(0x1000 - len(header))
