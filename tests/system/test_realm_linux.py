@@ -64,6 +64,7 @@ def test_main_job_two_vcpus_runs_a_command_attests_and_tears_down(images: RealmI
     assert "signatures verified, challenge and RIM match" in summary
     assert re.search(r"granules delegated: [\d,]+ at peak, 0 at the end", summary)
     assert "PSCI_CPU_ON" in summary and "sgi" in summary
+    assert "GPT violations" not in summary and "GPT hw" in summary
     assert images.version in summary
 
 
@@ -155,3 +156,44 @@ def test_a_kernel_without_realm_support_is_detected() -> None:
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "no realm support" in proc.stderr
     assert re.search(r"granules delegated: [\d,]+ at peak, 0 at the end", proc.stderr)
+
+
+def test_guest_crash_ends_the_run_and_tears_down(images: RealmImages) -> None:
+    """A kernel panic (panic=-1 makes the guest ask for a reset at once) ends
+    the run with a failure status, and still every granule comes back."""
+    proc = cosim("realm", "run", "--cpus", "1", "--no-attest", "--params", "quiet panic=-1",
+                 "--", "echo c > /proc/sysrq-trigger")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "sysrq: Trigger a crash" in proc.stdout or "Kernel panic" in proc.stdout
+    assert "PSCI SYSTEM_RESET" in proc.stderr
+    assert re.search(r"granules delegated: [\d,]+ at peak, 0 at the end", proc.stderr)
+
+
+def test_ctrl_c_tears_the_realm_down(images: RealmImages) -> None:
+    """SIGINT while the realm runs: the run stops, the realm is torn down to
+    the last granule, exit status 130."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "cosim.cli", "realm", "run", "--cpus", "2",
+                             "--no-attest", "--params", "quiet", "--", "sleep 600"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + BOOT_TIMEOUT
+        for line in proc.stdout:
+            if "cosim-init: ready" in line:
+                break
+            assert time.monotonic() < deadline, "the realm did not reach /init"
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=BOOT_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err
+    assert re.search(r"granules delegated: [\d,]+ at peak, 0 at the end", err), err[-2000:]
