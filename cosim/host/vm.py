@@ -258,6 +258,19 @@ class RealmVm:
         self.build_seconds = time.monotonic() - t0
 
     def _build(self) -> None:
+        self.check_rmm()
+        self.create_realm()
+        self.init_ipa_range(self.ram_base, self.config.mem)
+        self.populate_images()
+        self.create_vcpus()
+        self.activate()
+
+    # The steps of build(), KVM's realm flow; each issues real RMI calls (run
+    # them in a host program on CPU 0 for speed, as build() does, or from any
+    # thread through the stub's request queue).
+
+    def check_rmm(self) -> FeatureRegister0:
+        """RMI_VERSION must accept 1.0; RMI_FEATURES says what a realm may have."""
         cfg = self.config
         x0, lower, higher = self.rmi.version(RMI_ABI_1_0)
         if x0 == SMC_UNKNOWN:
@@ -281,28 +294,50 @@ class RealmVm:
         self.vgic = VGic([rec_mpidr(i) for i in range(cfg.cpus)],
                          num_lrs=feat.gicv3_num_lrs + 1)
         self._devices()
+        return feat
+
+    def create_realm(self) -> HostRealm:
+        """Delegate the RD and the starting RTTs, RMI_REALM_CREATE."""
+        if self.features is None:
+            self.check_rmm()
+        assert self.features is not None
+        cfg, feat = self.config, self.features
         spec = RealmSpec(ipa_bits=cfg.ipa_bits, hash_algo=cfg.hash_algo, vmid=cfg.vmid,
                          rpv=cfg.rpv, num_bps=feat.num_bps + 1, num_wps=feat.num_wps + 1)
-        realm = HostRealm(self.rmi, self.memory, self.platform.pool, spec)
-        self.realm = realm
-        realm.create()
-        realm.init_ripas(self.ram_base, self.ram_end)
-        p = self.placement
+        self.realm = HostRealm(self.rmi, self.memory, self.platform.pool, spec)
+        return self.realm.create()
+
+    def init_ipa_range(self, base: int, size: int) -> None:
+        """RMI_RTT_INIT_RIPAS over [base, base + size): RIPAS RAM (measured)."""
+        self.realm.init_ripas(base, base + size)
+
+    def populate_images(self) -> None:
+        """The kernel, initrd and generated device tree, measured into the realm."""
+        cfg, p = self.config, self.placement
         self.dtb = realm_dt.build(realm_dt.RealmDtConfig(
             ram_base=self.ram_base, ram_size=cfg.mem,
             mpidrs=[rec_mpidr(i) for i in range(cfg.cpus)], bootargs=cfg.cmdline,
             initrd=(p.initrd, p.initrd_end) if self.initrd else None))
-        realm.populate(p.kernel, self.kernel.data)
+        self.realm.populate(p.kernel, self.kernel.data)
         if self.initrd:
-            realm.populate(p.initrd, self.initrd)
-        realm.populate(p.dtb, self.dtb)
-        # arm64 boot protocol: x0 = the device tree, x1..x3 = 0; MMU off, EL1h
+            self.realm.populate(p.initrd, self.initrd)
+        self.realm.populate(p.dtb, self.dtb)
+
+    def create_vcpus(self) -> list[Vcpu]:
+        """One REC per vCPU: REC 0 runnable at the kernel's entry with x0 = the
+        device tree (arm64 boot protocol; x1..x3 = 0), the others not runnable
+        until the guest's PSCI CPU_ON."""
+        p, realm = self.placement, self.realm
         recs = [realm.create_rec(pc=p.entry, gprs=(p.dtb, 0, 0, 0), runnable=True)]
-        for _ in range(1, cfg.cpus):
+        for _ in range(1, self.config.cpus):
             recs.append(realm.create_rec(pc=0, runnable=False))
         self.vcpus = [Vcpu(self, rec) for rec in recs]
-        realm.activate()
-        self.rim = realm.expected_rim
+        return self.vcpus
+
+    def activate(self) -> None:
+        """RMI_REALM_ACTIVATE: the RIM is final."""
+        self.realm.activate()
+        self.rim = self.realm.expected_rim
 
     def _devices(self) -> None:
         self.bus = MmioBus()
