@@ -349,7 +349,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as exc:  # --help, or a usage error argparse printed
             return exc.code if isinstance(exc.code, int) else ExitStatus.USAGE
         func: Callable[[argparse.Namespace], int] = args.func
-        return int(func(args))
+        status = int(func(args))
+        if status == ExitStatus.BROKEN_PIPE:
+            _silence_stdout()  # or the interpreter's final flush fails again (exit 120)
+        return status
     except KeyboardInterrupt:
         _error("interrupted")
         return ExitStatus.INTERRUPTED

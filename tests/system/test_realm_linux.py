@@ -133,9 +133,10 @@ def test_not_an_arm64_image_and_a_too_small_realm(tmp_path: Path) -> None:
 def nonrealm_kernel() -> Path:
     """Debian 12's 6.1 arm64 kernel (no realm support), fetched once into a cache
     of its own beside the default one."""
-    from cosim.images import FetchOptions, default_cache_dir, fetch_images
+    from cosim.images import FetchOptions, fetch_images
 
-    cache = default_cache_dir().parent / "cca-cosim-debian12-kernel"
+    home_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    cache = home_cache / "cca-cosim-debian12-kernel"
     try:
         return load_images(cache).kernel
     except ImagesMissing:
