@@ -24,6 +24,7 @@
 #define INTID_SPURIOUS_FIRST 1020
 #define REALM_VTIMER_PPI 27 /* the realm's EL1 timers: their interrupts make it exit */
 #define REALM_PTIMER_PPI 30
+#define MAINTENANCE_PPI 25  /* GIC virtual interface maintenance (ICH_HCR_EL2.UIE...) */
 
 struct fault {
     u64 pending, esr, far, elr;
@@ -75,8 +76,9 @@ static u64 physical_counter(void)
 
 /*
  * The interrupts this host CPU takes part in (GICv3 spec, IHI 0069): the kick
- * SGI, its EL2 physical timer (CNTHP, for WAIT deadlines) and the PPIs of the
- * realm's EL1 timers.  They stay masked in PSTATE: the stub never takes an
+ * SGI, its EL2 physical timer (CNTHP, for WAIT deadlines), the PPIs of the
+ * realm's EL1 timers and the virtual interface's maintenance interrupt (an
+ * underflow the VMM asked for when more interrupts wait than list registers).  They stay masked in PSTATE: the stub never takes an
  * interrupt, it only lets them end a WFI or make a running realm exit to R-EL2
  * (HCR_EL2.IMO is set while a realm runs), then acknowledges them.  The
  * monitor made every interrupt but its own wake SGI Group 1 Non-secure.
@@ -87,7 +89,8 @@ static void gic_host_init(u64 cpu)
     isb();
     u64 sgi = COSIM_GICR_BASE + cpu * COSIM_GICR_STRIDE + GICR_SGI_FRAME;
     mmio_write32(sgi + GICR_ISENABLER0, (u32)(BIT(KICK_SGI) | BIT(HYP_TIMER_PPI) |
-                                              BIT(REALM_VTIMER_PPI) | BIT(REALM_PTIMER_PPI)));
+                                              BIT(REALM_VTIMER_PPI) | BIT(REALM_PTIMER_PPI) |
+                                              BIT(MAINTENANCE_PPI)));
 }
 
 /* Send the kick SGI to every CPU in `mask` (ICC_SGI1R_EL1: INTID in [27:24],
