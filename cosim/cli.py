@@ -23,6 +23,7 @@ try:  # Ctrl-C while Python is still importing: no traceback either
     import signal
     from collections.abc import Callable, Iterator, Sequence
     from contextlib import contextmanager
+    from pathlib import Path
     from types import FrameType
 
     from .cli_args import (
@@ -36,6 +37,7 @@ try:  # Ctrl-C while Python is still importing: no traceback either
     from .cli_text import ViolationPrinter
     from .config import REPO_ROOT, ConfigError, GptMode, PlatformConfig, ViolationPolicy
     from .exit_status import ExitStatus
+    from .gdb import options as gdb_options
     from .images import command as images_command
     from .machine.errors import MachineError
     from .trace import Trace, TraceFormatError, read_jsonl
@@ -121,6 +123,16 @@ class _OutputError(Exception):
     """An output the user asked for could not be written."""
 
 
+def make_debugger(args: argparse.Namespace, cfg: PlatformConfig,
+                  symbols: list[Path] | None = None):  # type: ignore[no-untyped-def]
+    """The Debugger the debugging options ask for, or None; a gdb it starts
+    on this terminal gets Ctrl-C while it runs."""
+    debugger = gdb_options.debugger_from_args(args, cfg, symbols)
+    if debugger is not None:
+        FOREGROUND_GDB.append(lambda: debugger.gdb_alive)
+    return debugger
+
+
 # -- commands ---------------------------------------------------------------------------
 
 
@@ -128,8 +140,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .payload_run import run_payload
 
     cfg = platform_config(args)
+    debugger = make_debugger(args, cfg)
     with open_trace(args) as trace:
-        return run_payload(cfg, trace, args.timeout, sys.stdout, sys.stderr)
+        return run_payload(cfg, trace, args.timeout, sys.stdout, sys.stderr, debugger=debugger)
 
 
 def cmd_realm_run(args: argparse.Namespace) -> int:
@@ -140,13 +153,15 @@ def cmd_realm_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from .config import artefact
     from .demo import run_demo
 
     cfg = platform_config(args)
+    debugger = make_debugger(args, cfg, [artefact("images", "build", "realmstub.elf")])
     with open_trace(args) as trace, ViolationPrinter(trace, sys.stderr) as shown:
         status = ExitStatus.FAILED
         try:
-            status = ExitStatus(run_demo(cfg, trace))
+            status = ExitStatus(run_demo(cfg, trace, debugger=debugger))
         finally:
             violated = shown.finish(cfg.on_violation)
     return ExitStatus.VIOLATION if violated else status
@@ -228,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job: boot the platform and show the RMM at work")
     add_platform_args(p)
+    gdb_options.add_arguments(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("run", help="boot an NS payload (default: the hoststub) and stream its "
@@ -246,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS",
                    help="end the run (exit 124) if the payload has not powered off after this "
                         "long (default: no limit)")
+    gdb_options.add_arguments(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("realm", help="run Linux as a realm (realm run)")
@@ -287,7 +304,14 @@ def build_parser() -> argparse.ArgumentParser:
 # -- what main() does around every command --------------------------------------------------
 
 
+FOREGROUND_GDB: list[Callable[[], bool]] = []
+"""While one of these says so, a gdb started by --gdb-attach owns the terminal:
+Ctrl-C is for it (it stops the target), not for cosim."""
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
+    if signum == signal.SIGINT and any(alive() for alive in FOREGROUND_GDB):
+        return
     raise KeyboardInterrupt
 
 

@@ -13,7 +13,7 @@ from .cli_text import describe_platform
 from .config import PlatformConfig
 from .host.realm import HostRealm, RealmSpec
 from .host.realmstub import RealmStubDriver, RecRunner, build_realmstub_realm
-from .platform import Platform
+from .platform import Platform, PlatformDebugger
 from .rmm import GranuleState
 from .rmm.abi import PsciFid, RmiFid, RsiFid
 from .rmm.attestation import verify_token
@@ -44,10 +44,11 @@ def _token(driver: RealmStubDriver, realm: HostRealm, memory, buf_ipa: int,
                 return token
 
 
-def run_demo(config: PlatformConfig, trace: Trace) -> int:
+def run_demo(config: PlatformConfig, trace: Trace,
+             debugger: PlatformDebugger | None = None) -> int:
     rmi_calls: list[Event] = []
     trace.subscribe(lambda e: rmi_calls.append(e) if e["kind"] in ("rmi", "rsi") else None)
-    with Platform(config, trace=trace) as p:
+    with Platform(config, trace=trace, debugger=debugger) as p:
         assert p.stub is not None and p.monitor is not None and p.monitor.features is not None
         _say(describe_platform(config))
         _say(f"  EL3 monitor up; hoststub running at NS-EL2 "

@@ -21,7 +21,7 @@ from typing import IO
 from .cli_text import ViolationPrinter, describe_platform
 from .config import PlatformConfig
 from .exit_status import ExitStatus
-from .platform import Platform
+from .platform import Platform, PlatformDebugger
 from .trace import Trace
 
 POLL = 0.1
@@ -119,7 +119,8 @@ def _ended(p: Platform, end: End, name: str, timeout: float | None, seconds: flo
 
 
 def run_payload(cfg: PlatformConfig, trace: Trace, timeout: float | None,
-                out: IO[str] | None, err: IO[str] | None) -> ExitStatus:
+                out: IO[str] | None, err: IO[str] | None,
+                debugger: PlatformDebugger | None = None) -> ExitStatus:
     """Boot `cfg.payload` and watch it until the run ends; the exit status.
     A reset ends the run: the calling CPU halts instead of rebooting."""
     cfg.reboot = False
@@ -127,7 +128,7 @@ def run_payload(cfg: PlatformConfig, trace: Trace, timeout: float | None,
     status = ExitStatus.FAILED
     with ViolationPrinter(trace, err) as shown:
         try:
-            with Platform(cfg, trace=trace, console_echo=out) as p:
+            with Platform(cfg, trace=trace, console_echo=out, debugger=debugger) as p:
                 _say(err, describe_platform(cfg))
                 started = time.monotonic()
                 end = watch(p, timeout, out)

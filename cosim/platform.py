@@ -16,7 +16,7 @@ import mmap
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Protocol
 
 from .arch.gpt import GptEncoder, PasTable
 from .arch.idregs import stage2_has_lpa2
@@ -79,10 +79,25 @@ def rmm_config_for(features: CpuFeatures, shape: ContextShape,
     )
 
 
+class PlatformDebugger(Protocol):
+    """A debugger attached to the platform (cosim.gdb.Debugger): it gets the
+    started, still paused machine, and decides when the vCPUs first run."""
+
+    def attach(self, platform: Any) -> None: ...
+
+    def start_vm(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Platform:
     def __init__(self, config: PlatformConfig | None = None, *, trace: Trace | None = None,
-                 console_echo: IO[str] | None = None) -> None:
+                 console_echo: IO[str] | None = None,
+                 debugger: PlatformDebugger | None = None) -> None:
+        """`debugger`: then QEMU's gdbstub is served to gdb and the vCPUs first
+        run when gdb says `continue`."""
         self.config = config or PlatformConfig()
+        self.debugger = debugger
         self.trace = trace or Trace()
         self._console_echo = console_echo
         self.machine: Machine | None = None
@@ -220,7 +235,11 @@ class Platform:
                                           cfg.bootargs)
             self._attach()
             self.memory.write(self.dtb_address, self._ns_dtb)
-            self.machine.resume()
+            if self.debugger is not None:
+                self.debugger.attach(self)
+                self.debugger.start_vm()
+            else:
+                self.machine.resume()
             self.machine.wait(self.monitor.booted, cfg.start_timeout,  # type: ignore[union-attr]
                               "the monitor's boot report")
             if self.monitor.features is not None and cfg.gpt == GptMode.HW \
@@ -362,6 +381,8 @@ class Platform:
         """Stop QEMU and release everything (start() may be called again).
         A machine halted in plugin mode is killed: released, its vCPUs would
         run on past the violation while QEMU shuts down."""
+        if self.debugger is not None:
+            self.debugger.close()
         if self.machine is not None and self.guard is not None and self.guard.holding:
             self.machine.kill()
         if self.guard is not None:

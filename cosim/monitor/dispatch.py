@@ -93,12 +93,18 @@ class Monitor:
         at EL3 instead (`cosim run` ends the run there)."""
         self.gpt: PasTable | None = None
         """The PAS table, in hw GPT mode: a call that changed it gets TLBI PAALLOS."""
+        self.gate: Callable[[int, Mailbox, int], bool] | None = None
+        """A debugger's look at each SMC, realm exit and GPF before it is handled
+        (cpu, mailbox, reason): True if it answered the mailbox itself."""
 
     # -- PluginHandler ----------------------------------------------------------------
 
     def on_doorbell(self, vcpu: int) -> int:
         mb = self.mailboxes[vcpu]
         reason = mb.reason()
+        gate = self.gate
+        if gate is not None and gate(vcpu, mb, reason):
+            return PLUGIN_WORLD_UNCHANGED
         gpt = self.gpt
         generation = gpt.generation if gpt is not None else 0
         if reason == _REASON_SMC:

@@ -1,0 +1,57 @@
+"""The debugging options the commands share (`--gdb`, `--gdb-attach`,
+`--break-on`, `--vmlinux`) and the Debugger they make."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from ..config import ConfigError, PlatformConfig
+from .debugger import GDB, Debugger
+from .events import EventError, EventSpec, parse_event
+
+DEBUG_TIMEOUT = 10.0 ** 7
+"""The co-simulator's own waits while a debugger may hold the machine
+stopped for as long as it likes: QEMU dying still ends them at once."""
+
+
+def event_arg(text: str) -> EventSpec:
+    try:
+        return parse_event(text)
+    except EventError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(p: argparse.ArgumentParser, *, vmlinux: bool = False) -> None:
+    g = p.add_argument_group("debugging (docs/debugging.md)")
+    g.add_argument("--gdb", action="store_true",
+                   help="serve QEMU's gdbstub and wait for gdb before the vCPUs run; prints "
+                        "the gdb-multiarch command that attaches")
+    g.add_argument("--gdb-attach", action="store_true",
+                   help="like --gdb, and start gdb-multiarch on this terminal, attached, "
+                        "with the symbols loaded")
+    g.add_argument("--break-on", type=event_arg, action="append", metavar="EVENT",
+                   help="stop when a CCA event happens (repeatable; implies --gdb): gpt, "
+                        "rmi:NAME[@REALM], rsi:NAME[@REALM], enter[@REALM.REC], "
+                        "exit[:REASON][@REALM.REC]")
+    if vmlinux:
+        g.add_argument("--vmlinux", type=Path, metavar="ELF",
+                       help="the realm kernel's vmlinux, for gdb's symbols (default: the "
+                            "System.map of the fetched Debian kernel); boot with nokaslr")
+
+
+def debugger_from_args(args: argparse.Namespace, cfg: PlatformConfig,
+                       symbols: list[Path] | None = None) -> Debugger | None:
+    """A Debugger if any debugging option was given (then the platform's
+    timeouts are lifted); None otherwise."""
+    break_on = getattr(args, "break_on", None) or []
+    attach = getattr(args, "gdb_attach", False)
+    if not (getattr(args, "gdb", False) or attach or break_on):
+        return None
+    if attach and shutil.which(GDB) is None:
+        raise ConfigError(f"--gdb-attach needs {GDB} (apt-get install gdb-multiarch)")
+    cfg.start_timeout = cfg.call_timeout = DEBUG_TIMEOUT
+    return Debugger(break_on=break_on, symbol_files=symbols, attach_gdb=attach,
+                    announce=lambda text: print(f"cosim: {text}", file=sys.stderr, flush=True))
