@@ -70,7 +70,11 @@ class CcaCommand(gdb.Command):
 
 
 def _on_stop(event):
-    if not isinstance(event, gdb.SignalEvent) or event.stop_signal != "SIGTRAP":
+    # A CCA event stop is reported as a SIGTRAP with no breakpoint of gdb's
+    # (gdb 13 gives a plain StopEvent for it): ask which event it was.
+    if isinstance(event, gdb.BreakpointEvent):
+        return
+    if isinstance(event, gdb.SignalEvent) and event.stop_signal != "SIGTRAP":
         return
     try:
         reply = ask("last")
