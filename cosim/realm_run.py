@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import GIB, MIB, ConfigError, GptMode, PlatformConfig
+from .gdb import options as gdb_options
 from .host.console import RealmConsole
 from .host.vm import GuestImages, RealmVm, RealmVmConfig, RealmVmError, RunResult
 from .rmm.abi import HashAlgorithm
@@ -90,6 +91,7 @@ def build_cmdline(args: argparse.Namespace, command: list[str], challenge: bytes
 
 
 def run_realm(args: argparse.Namespace, trace: Trace) -> int:
+    from .cli import make_debugger
     from .images import parse_command_status
 
     command = list(args.command or [])
@@ -103,6 +105,11 @@ def run_realm(args: argparse.Namespace, trace: Trace) -> int:
         raise RealmVmError("a command after -- needs the default initramfs (its /init runs "
                            "it); with your own initrd, put the command in it", usage=True)
     challenge = os.urandom(64) if ours and not args.no_attest else None
+    debugging = gdb_options.debugging(args)
+    if debugging and "nokaslr" not in args.params.split():
+        args.params = (args.params + " nokaslr").strip()
+        _say("debugging: the realm kernel boots with nokaslr (its symbols are where they "
+             "were linked)")
     cmdline = build_cmdline(args, command, challenge, ours)
 
     pcfg = PlatformConfig(cpus=args.cpus, ram_size=platform_ram_for(args.mem), qemu=args.qemu,
@@ -116,7 +123,19 @@ def run_realm(args: argparse.Namespace, trace: Trace) -> int:
     header = f"realm: {args.cpus} vCPU(s), {args.mem >> 20} MiB, {args.measurement_algo}"
     what = (f"{images.version} ({images.package_version}, {images.suite})"
             if images is not None and Path(kernel) == images.kernel else str(kernel))
+    debugger = None
+    if debugging:
+        system_map = images.system_map if images is not None and \
+            Path(kernel) == images.kernel else None
+        files, symbols = gdb_options.kernel_symbols(args.vmlinux, system_map,
+                                                    guest.kernel.data, _say)
+        kernel_ipa = guest.placement.kernel + guest.kernel.text_offset
+        debugger = make_debugger(args, pcfg, files, kernel_symbols=symbols,
+                                 kernel_ipa=kernel_ipa)
+        args.rsi_timeout = 0.0  # the guest may sit at a breakpoint for as long as it likes
     stdin = sys.stdin.buffer if not command and _usable_stdin() else None
+    if args.gdb_attach:
+        stdin = None  # the terminal is gdb's
     if stdin is not None and ours and os.isatty(stdin.fileno()):
         _say("the realm's shell will be on this terminal: Ctrl-D or `poweroff` ends the "
              "realm, Ctrl-A x quits at once")
@@ -131,7 +150,7 @@ def run_realm(args: argparse.Namespace, trace: Trace) -> int:
 
     session = realm_session(pcfg, vm_cfg, console, trace, timeout=args.timeout,
                             input_stream=stdin, report=report, guest=guest,
-                            rsi_timeout=args.rsi_timeout,
+                            rsi_timeout=args.rsi_timeout, debugger=debugger,
                             announce=lambda gpt: _say(f"{header}, GPT {gpt}; kernel {what}"))
     return _exit_status(session.verdict)
 
@@ -146,7 +165,7 @@ class Session:
 def realm_session(pcfg: PlatformConfig, vm_cfg: RealmVmConfig, console: RealmConsole,
                   trace: Trace, *, timeout: float = 0.0, input_stream=None,  # type: ignore[no-untyped-def]
                   announce=None, report=None, rsi_timeout: float = RSI_TIMEOUT,
-                  guest: GuestImages | None = None) -> Session:
+                  guest: GuestImages | None = None, debugger=None) -> Session:  # type: ignore[no-untyped-def]
     """Start the platform, build the realm, run it, tear it down to the last
     granule: the whole life of one realm.  `report(session)` runs while the
     platform is still up (for a summary that reads it)."""
@@ -154,7 +173,7 @@ def realm_session(pcfg: PlatformConfig, vm_cfg: RealmVmConfig, console: RealmCon
     from .platform import Platform
 
     init_seen, init_at = console.watch(INIT_MARKER.encode())
-    with Platform(pcfg, trace=trace) as p:
+    with Platform(pcfg, trace=trace, debugger=debugger) as p:
         if vm_cfg.cpus > 1:
             p.stub.start_secondaries()  # type: ignore[union-attr]
         vm = RealmVm(p, vm_cfg, console, guest)
@@ -323,6 +342,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--qemu", default=PlatformConfig.qemu, help="qemu-system-aarch64 binary")
     p.add_argument("--trace", type=Path, default=None, metavar="FILE",
                    help="write every event as JSON lines to FILE")
+    gdb_options.add_arguments(p, vmlinux=True)
     p.add_argument("command", nargs=argparse.REMAINDER,
                    help="-- COMMAND...: run it in the guest (default /init), then power off")
 

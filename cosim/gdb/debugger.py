@@ -39,7 +39,9 @@ from ..monitor.mailbox import Mailbox
 from ..rmm.abi import SMCCC_SVE_HINT
 from ..rmm.exits import TrapKind
 from . import commands
+from .elf import write_symbol_elf
 from .events import EventSpec, Occurrence, exit_reason, matches, rmi_name, rsi_name
+from .kallsyms import KIMAGE_VADDR, KernelSymbol
 from .proxy import Catch, GdbProxy
 
 GDB = "gdb-multiarch"
@@ -55,10 +57,16 @@ class Debugger:
     def __init__(self, *, break_on: list[EventSpec] | None = None,
                  symbol_files: list[Path] | None = None,
                  announce: Callable[[str], None] | None = None,
-                 attach_gdb: bool = False, gdb: str = GDB) -> None:
+                 attach_gdb: bool = False, gdb: str = GDB,
+                 kernel_symbols: list[KernelSymbol] | None = None,
+                 kernel_ipa: int | None = None) -> None:
         """`break_on`: CCA events to stop on; `symbol_files`: ELF files for gdb
         besides the monitor's and the hoststub's; `attach_gdb`: start gdb
-        in the foreground on this terminal."""
+        in the foreground on this terminal; `kernel_symbols`: a realm
+        kernel's symbol list (System.map or kallsyms), turned into an ELF
+        file for gdb; `kernel_ipa`: where the VMM placed that kernel."""
+        self.kernel_symbols = kernel_symbols
+        self.kernel_ipa = kernel_ipa
         self._breaks: list[EventSpec] = list(break_on or [])
         self.extra_symbols = [Path(p) for p in symbol_files or []]
         self._announce = announce or (lambda text: None)
@@ -95,9 +103,19 @@ class Debugger:
         platform.monitor.gate = self.gate
         self.tmpdir = Path(tempfile.mkdtemp(prefix="cosim-gdb-"))
         self.script = self.tmpdir / "session.gdb"
+        notes = ""
+        if self.kernel_symbols:
+            kernel_elf = self.tmpdir / "kernel-symbols.elf"
+            write_symbol_elf(self.kernel_symbols, kernel_elf)
+            self.extra_symbols.append(kernel_elf)
+            if self.kernel_ipa is not None:
+                offset = (self.kernel_ipa - KIMAGE_VADDR) & (2**64 - 1)
+                notes = (f"\n  the realm kernel's symbols are at its link addresses (boot with "
+                         f"nokaslr); for its MMU-off entry code at IPA {self.kernel_ipa:#x}: "
+                         f"add-symbol-file {kernel_elf} -o {offset:#x}")
         self.script.write_text(self.gdb_script())
         self._announce(f"gdb: the machine waits for gdb; attach with:\n  {self.command()}\n"
-                       f"  (or in gdb: target remote 127.0.0.1:{self.proxy.port})")
+                       f"  (or in gdb: target remote 127.0.0.1:{self.proxy.port}){notes}")
         if self.attach_gdb:
             self.gdb_process = subprocess.Popen([self.gdb, "-q", "-x", str(self.script)])
 

@@ -1,0 +1,235 @@
+"""The pure parts of cosim.gdb: RSP framing, CCA event syntax and matching,
+the `cca` commands over a fake platform view, and the command-line options."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from cosim import cli
+from cosim.arch.pas import Pas
+from cosim.gdb import commands, rsp
+from cosim.gdb.events import (
+    EventError,
+    EventSpec,
+    Occurrence,
+    exit_reason,
+    matches,
+    parse_event,
+)
+from cosim.rmm.abi import RsiFid
+
+# -- RSP ------------------------------------------------------------------------------
+
+
+def test_frame_escapes_and_checksums() -> None:
+    assert rsp.frame("OK") == b"$OK#9a"
+    framed = rsp.frame("a#b$c}d*e")
+    assert b"#b" not in framed[:-3] and framed.startswith(b"$a}")
+    [item] = rsp.Parser().feed(framed)
+    assert item == rsp.Item("packet", "a#b$c}d*e")
+
+
+def test_parser_splits_acks_interrupts_and_packets_across_reads() -> None:
+    p = rsp.Parser()
+    data = b"+" + rsp.frame("vCont;c") + b"\x03" + rsp.frame("T05thread:p01.02;")
+    items = p.feed(data[:7]) + p.feed(data[7:])
+    assert [i.kind for i in items] == ["ack", "packet", "interrupt", "packet"]
+    assert items[3].data == "T05thread:p01.02;"
+
+
+def test_parser_naks_a_corrupted_packet() -> None:
+    assert rsp.Parser().feed(b"$OK#00") == [rsp.Item("nak")]
+
+
+def test_run_length_encoding_is_expanded() -> None:
+    assert rsp.unescape(b"0* ") == b"0000"  # ' ' is 32: 3 more repeats
+
+
+def test_stop_replies_threads_and_registers() -> None:
+    assert rsp.is_stop_reply("T05thread:p01.02;") and not rsp.is_stop_reply("OK")
+    assert rsp.is_resume("vCont;c:p1.-1") and rsp.is_resume("c") and not rsp.is_resume("qC")
+    assert rsp.stop_thread("T05thread:p01.02;") == "p01.02"
+    assert rsp.thread_cpu("p01.02") == 1 and rsp.thread_cpu("3") == 2
+    assert rsp.le_hex_to_int("8000204000000000") == 0x40200080
+    assert rsp.unhex_text(rsp.hex_text("cca realms")) == "cca realms"
+
+
+# -- events ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, spec", [
+    ("gpt", EventSpec("gpt", text="gpt")),
+    ("rmi:DATA_CREATE", EventSpec("rmi", "RMI_DATA_CREATE", text="rmi:DATA_CREATE")),
+    ("RMI:rmi_data_create@2", EventSpec("rmi", "RMI_DATA_CREATE", 2,
+                                         text="RMI:rmi_data_create@2")),
+    ("rsi:host_call", EventSpec("rsi", "RSI_HOST_CALL", text="rsi:host_call")),
+    ("enter@1.0", EventSpec("enter", None, 1, 0, text="enter@1.0")),
+    ("exit:ripas_change@1", EventSpec("exit", "ripas_change", 1, text="exit:ripas_change@1")),
+])
+def test_event_syntax(text: str, spec: EventSpec) -> None:
+    assert parse_event(text) == spec
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty event"),
+    ("bogus", "unknown event 'bogus'"),
+    ("rmi", "name the command"),
+    ("rmi:NOPE", "no RMI command 'NOPE'"),
+    ("exit:mmio", "unknown exit reason 'mmio'"),
+    ("gpt@1", "gpt takes no @REALM"),
+    ("rmi:VERSION@1.0", "a REC can only be given"),
+    ("enter@x", "is not REALM"),
+    ("gpt:1", "gpt takes no"),
+])
+def test_bad_events_say_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(EventError, match=message):
+        parse_event(text)
+
+
+def test_matching_filters_by_name_realm_and_rec() -> None:
+    occ = Occurrence("exit", cpu=1, pc=0x1000, name="host_call", realm=2, rec=1)
+    assert matches(parse_event("exit"), occ)
+    assert matches(parse_event("exit@2.1"), occ)
+    assert matches(parse_event("exit:host_call@2"), occ)
+    assert not matches(parse_event("exit:irq"), occ)
+    assert not matches(parse_event("exit@2.0"), occ)
+    assert not matches(parse_event("enter@2"), occ)
+    assert "realm 2 REC 1" in occ.describe() and "PC 0x1000" in occ.describe()
+
+
+def test_exit_reasons_come_from_the_trap() -> None:
+    smc = 0x17 << 26
+    assert exit_reason("IRQ", 0, 0) == "irq"
+    assert exit_reason("SYNC", smc, RsiFid.HOST_CALL) == "host_call"
+    assert exit_reason("SYNC", smc, RsiFid.IPA_STATE_SET) == "ripas_change"
+    assert exit_reason("SYNC", smc, 0x84000008) == "psci"  # SYSTEM_OFF
+    assert exit_reason("SYNC", smc, RsiFid.VERSION) == "rsi"
+    assert exit_reason("SYNC", 0x24 << 26, 0) == "sync"  # a data abort
+
+
+# -- cca commands --------------------------------------------------------------------
+
+
+@dataclass
+class FakeView:
+    rmm: Any = None
+    specs: list[EventSpec] = field(default_factory=list)
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def ram_range(self) -> tuple[int, int]:
+        return 0x4000_0000, 0x8000_0000
+
+    def pas_of(self, pa: int) -> Pas:
+        return Pas.REALM
+
+    def describe_granule(self, pa: int) -> str:
+        return "DELEGATED"
+
+    def events(self, last: int) -> list[dict[str, Any]]:
+        return self.log[-last:]
+
+    def granule_history(self, pa: int, last: int) -> list[dict[str, Any]]:
+        return [{"t": 1.5, "cmd": "RMI_GRANULE_DELEGATE", "old": "UNDELEGATED",
+                 "new": "DELEGATED"}]
+
+    def cpus(self) -> int:
+        return 2
+
+    def cpu_state(self, cpu: int) -> tuple[int, int]:
+        return (0x40200080, 2) if cpu == 0 else (0x1000, 3)
+
+    def running_rec(self, cpu: int) -> Any:
+        return None
+
+    def breaks(self) -> list[EventSpec]:
+        return list(self.specs)
+
+    def add_break(self, spec: EventSpec) -> None:
+        self.specs.append(spec)
+
+    def delete_break(self, index: int | None) -> int:
+        n = len(self.specs) if index is None else 1
+        if index is None:
+            self.specs.clear()
+        else:
+            del self.specs[index - 1]
+        return n
+
+    def last_stop(self) -> str | None:
+        return None
+
+
+class _NoRealms:
+    realms: dict[int, Any] = {}
+
+    def granules(self) -> dict[int, Any]:
+        return {}
+
+
+def ask(view: FakeView, text: str) -> dict[str, Any]:
+    return json.loads(commands.answer(view, text))
+
+
+def test_granule_reports_pas_state_and_history() -> None:
+    reply = ask(FakeView(rmm=_NoRealms()), "granule 0x40100010")
+    assert reply["ok"]
+    assert reply["text"].splitlines()[:2] == ["granule 0x40100000: Realm PAS",
+                                              "  RMM state: DELEGATED"]
+    assert "RMI_GRANULE_DELEGATE: UNDELEGATED -> DELEGATED" in reply["text"]
+
+
+@pytest.mark.parametrize("text, error", [
+    ("granule 0x1000", "0x1000 is outside guest RAM [0x40000000, 0x80000000)"),
+    ("granule", "usage: cca granule ADDR"),
+    ("granule zz", "'zz' is not a physical address"),
+    ("rtt 3 0x1000", "no realm 3 (live realms: none yet)"),
+    ("rtt 1", "usage: cca rtt REALM IPA"),
+    ("trace 0", "count must be 1..10000"),
+    ("break what", "unknown event 'what'"),
+    ("delete 4", "no CCA event breakpoint 4"),
+    ("teleport", "unknown cca command 'teleport'"),
+])
+def test_mistakes_are_one_line_errors(text: str, error: str) -> None:
+    reply = ask(FakeView(rmm=_NoRealms()), text)
+    assert reply == {"ok": False, "error": reply["error"]}
+    assert error in reply["error"] and "\n" not in reply["error"]
+
+
+def test_world_break_and_delete() -> None:
+    view = FakeView(rmm=_NoRealms())
+    assert ask(view, "world")["text"].splitlines() == [
+        "CPU 0: Non-secure EL2, PC 0x40200080", "CPU 1: Root (EL3 monitor), PC 0x1000"]
+    assert ask(view, "break rmi:DATA_CREATE@1")["text"] == \
+        "CCA event breakpoint 1: rmi:DATA_CREATE@1"
+    assert ask(view, "break")["text"] == "1: rmi:DATA_CREATE@1"
+    assert ask(view, "delete 1")["ok"] and view.specs == []
+    assert "cca granule ADDR" in ask(view, "help")["text"]
+
+
+def test_trace_prints_the_last_events() -> None:
+    view = FakeView(log=[{"t": float(i), "kind": "rmi", "name": f"C{i}", "cpu": 0}
+                         for i in range(30)])
+    lines = ask(view, "trace 3")["text"].splitlines()
+    assert len(lines) == 3 and "name=C29" in lines[-1]
+    assert len(ask(view, "trace")["text"].splitlines()) == commands.TRACE_DEFAULT
+
+
+# -- command line --------------------------------------------------------------------
+
+
+def test_a_bad_break_on_is_a_usage_error(capsys) -> None:
+    assert cli.main(["demo", "--break-on", "rmi:BOGUS"]) == 2
+    err = capsys.readouterr().err
+    assert "no RMI command 'BOGUS'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_debug_options_are_on_every_command() -> None:
+    parser = cli.build_parser()
+    for argv in (["run", "--gdb"], ["demo", "--gdb-attach"],
+                 ["realm", "run", "--gdb", "--vmlinux", "vmlinux", "--break-on", "gpt"]):
+        args = parser.parse_args(argv)
+        assert args.gdb or args.gdb_attach
