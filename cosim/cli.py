@@ -123,11 +123,11 @@ class _OutputError(Exception):
     """An output the user asked for could not be written."""
 
 
-def make_debugger(args: argparse.Namespace, cfg: PlatformConfig,
-                  symbols: list[Path] | None = None):  # type: ignore[no-untyped-def]
+def make_debugger(args: argparse.Namespace, cfg: PlatformConfig,  # type: ignore[no-untyped-def]
+                  symbols: list[Path] | None = None, **kwargs):
     """The Debugger the debugging options ask for, or None; a gdb it starts
     on this terminal gets Ctrl-C while it runs."""
-    debugger = gdb_options.debugger_from_args(args, cfg, symbols)
+    debugger = gdb_options.debugger_from_args(args, cfg, symbols, **kwargs)
     if debugger is not None:
         FOREGROUND_GDB.append(lambda: debugger.gdb_alive)
     return debugger

@@ -21,6 +21,7 @@ from ..arch import stage2
 from ..arch.pas import GRANULE_MASK, Pas
 from ..rmm.rtte import Hipas
 from .events import EventError, EventSpec, parse_event
+from .stage1 import Stage1Error, translate
 
 HISTORY = 8
 """Granule transitions `cca granule` lists."""
@@ -61,6 +62,10 @@ class CcaView(Protocol):
     def add_break(self, spec: EventSpec) -> None: ...
 
     def delete_break(self, index: int | None) -> int: ...
+
+    def stage1_registers(self, cpu: int) -> dict[str, int]:
+        """SCTLR_EL1, TCR_EL1, TTBR0_EL1, TTBR1_EL1 of a vCPU."""
+        ...
 
     def last_stop(self) -> str | None:
         """The CCA event of the current stop, once (None if it was not one)."""
@@ -220,6 +225,42 @@ def cmd_world(view: CcaView, args: list[str]) -> str:
     return "\n".join(lines)
 
 
+def cmd_ipa(view: CcaView, args: list[str]) -> str:
+    if len(args) != 2:
+        raise CommandError("usage: cca ipa VA (the selected thread's vCPU translates it)")
+    va = parse_number(args[0], "virtual address")
+    cpu = parse_number(args[1], "CPU")
+    if cpu >= view.cpus():
+        raise CommandError(f"no CPU {cpu}")
+    rec = view.running_rec(cpu)
+    if rec is None:
+        raise CommandError(f"CPU {cpu} runs no realm: its VAs are not a realm's")
+    realm = rec.realm
+    rtts = view.rmm.rtts(realm)
+
+    def read_u64(ipa: int) -> int:
+        if ipa >= 1 << realm.s2sz:
+            raise Stage1Error(f"a stage-1 table at IPA {ipa:#x} is outside the IPA space")
+        w = rtts.walk(ipa, stage2.PAGE_LEVEL)
+        if w.entry.hipas not in (Hipas.ASSIGNED, Hipas.ASSIGNED_NS):
+            raise Stage1Error(f"the stage-1 table at IPA {ipa:#x} is not mapped "
+                              f"({w.entry.hipas.value} at level {w.level})")
+        pa = w.entry.addr + (ipa & (stage2.entry_size(w.level) - 1))
+        return int(view.rmm.memory.read_u64(pa))
+
+    regs = view.stage1_registers(cpu)
+    try:
+        walk = translate(va, regs["SCTLR_EL1"], regs["TCR_EL1"], regs["TTBR0_EL1"],
+                         regs["TTBR1_EL1"], read_u64)
+    except Stage1Error as exc:
+        raise CommandError(f"VA {va:#x}: {exc}") from None
+    lines = [f"VA {va:#x} on CPU {cpu} (realm {realm.id} REC {rec.index}):",
+             *[f"  {s}" for s in walk.steps]]
+    lines.append(f"  IPA {walk.ipa:#x}" if walk.ipa is not None else
+                 f"  VA {va:#x} is not mapped at stage 1")
+    return "\n".join(lines)
+
+
 def cmd_break(view: CcaView, args: list[str]) -> str:
     if not args:
         specs = view.breaks()
@@ -263,6 +304,8 @@ COMMANDS: dict[str, Command] = {
     "rtt": Command(cmd_rtt, "rtt REALM IPA: the RTT walk, level by level"),
     "trace": Command(cmd_trace, "trace [N]: the last N events (default 20)"),
     "world": Command(cmd_world, "world: world and EL of each vCPU"),
+    "ipa": Command(cmd_ipa, "ipa VA: the IPA a realm VA maps to (the selected thread's "
+                            "stage 1)"),
     "break": Command(cmd_break, "break [EVENT]: stop on a CCA event (list them without EVENT)"),
     "delete": Command(cmd_delete, "delete [N|all]: remove CCA event breakpoints"),
     "last": Command(cmd_last, "last: the CCA event this stop is for (once)"),

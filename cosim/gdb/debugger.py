@@ -319,6 +319,14 @@ class Debugger:
         finally:
             self.proxy._restore_thread()
 
+    def stage1_registers(self, cpu: int) -> dict[str, int]:
+        assert self.proxy is not None
+        names = ["SCTLR_EL1", "TCR_EL1", "TTBR0_EL1", "TTBR1_EL1"]
+        try:
+            return self.proxy.read_registers(cpu, names)
+        except KeyError as exc:
+            raise commands.CommandError(f"QEMU does not show register {exc}") from None
+
     def running_rec(self, cpu: int) -> Any:
         world = self.platform.world
         return world.running(cpu) if world is not None else None

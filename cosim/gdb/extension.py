@@ -4,7 +4,7 @@ co-simulator over the remote connection (as `monitor cca ...`, answered by
 cosim's gdb proxy in JSON) and prints the answer:
 
     cca realms | recs [REALM] | granule ADDR | rtt REALM IPA | trace [N]
-    cca world | break [EVENT] | delete [N|all] | last | help
+    cca world | ipa [VA] | break [EVENT] | delete [N|all] | last | help
 
 ADDR and IPA are gdb expressions ($x1, $pc + 8, 0x80001000).  A mistake is
 one line of error and gdb carries on.  After a stop on a CCA event, the
@@ -18,7 +18,7 @@ import json
 
 import gdb  # type: ignore[import-not-found]
 
-_EXPRESSION_ARGS = {"granule": (0,), "rtt": (1,)}
+_EXPRESSION_ARGS = {"granule": (0,), "rtt": (1,), "ipa": (0,)}
 
 
 def _evaluate(text):
@@ -63,6 +63,10 @@ class CcaCommand(gdb.Command):
             for i in _EXPRESSION_ARGS[words[0]]:
                 if len(words) > i + 1:
                     words[i + 1] = _evaluate(words[i + 1])
+        if words and words[0] == "ipa":
+            if len(words) == 1:
+                words.append(_evaluate("$pc"))
+            words.append(str(gdb.selected_thread().num - 1))  # thread n is vCPU n-1
         reply = ask(" ".join(words))
         if not reply.get("ok"):
             raise gdb.GdbError(f"cca: {reply.get('error', 'failed')}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import select
 import socket
 import threading
@@ -84,6 +85,8 @@ class GdbProxy:
         """Set while a gdb client is connected."""
         self.sessions = 0
         self._gdb_thread: str | None = None
+        self._target_xml: list[str] = []
+        """The target description gdb read through us (it names the system registers)."""
         self._multiprocess = False
         self._catches: queue.Queue[Catch] = queue.Queue()
         self._waiting: list[Catch] = []
@@ -283,6 +286,8 @@ class GdbProxy:
             reply = self.qemu.read_packet(REPLY_TIMEOUT)
             if request.startswith("qSupported"):
                 self._multiprocess = "multiprocess+" in reply
+            elif request.startswith("qXfer:features:read") and reply[:1] in "ml":
+                self._target_xml.append(reply[1:])
             self.gdb.send(reply)
             if not (request.startswith("qRcmd") and reply.startswith("O") and reply != "OK"):
                 return
@@ -341,6 +346,23 @@ class GdbProxy:
         pc = rsp.le_hex_to_int(self._request(f"p{REG_PC:x}"))
         cpsr = rsp.le_hex_to_int(self._request(f"p{REG_CPSR:x}"))
         return pc, (cpsr >> 2) & 3
+
+    def register_numbers(self) -> dict[str, int]:
+        """Register name -> gdb number, from the target description."""
+        text = "".join(self._target_xml)
+        return {m.group(1).upper(): int(m.group(2))
+                for m in re.finditer(r'<reg name="(\w+)"[^>]*?regnum="(\d+)"', text)}
+
+    def read_registers(self, cpu: int, names: list[str]) -> dict[str, int]:
+        """Registers of vCPU `cpu` by name (the VM is stopped); KeyError for
+        one the target does not describe."""
+        numbers = self.register_numbers()
+        if self._request(f"Hg{self._tid(cpu)}") != "OK":
+            raise rsp.RspError(f"QEMU has no vCPU {cpu}")
+        try:
+            return {n: rsp.le_hex_to_int(self._request(f"p{numbers[n]:x}")) for n in names}
+        finally:
+            self._restore_thread()
 
     def _restore_thread(self) -> None:
         if self._gdb_thread is not None:
