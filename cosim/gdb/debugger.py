@@ -321,9 +321,12 @@ class Debugger:
 
     def stage1_registers(self, cpu: int) -> dict[str, int]:
         assert self.proxy is not None
-        names = ["SCTLR_EL1", "TCR_EL1", "TTBR0_EL1", "TTBR1_EL1"]
+        # QEMU names SCTLR_EL1 by its AArch32-shared name
+        names = {"SCTLR_EL1": "SCTLR", "TCR_EL1": "TCR_EL1", "TTBR0_EL1": "TTBR0_EL1",
+                 "TTBR1_EL1": "TTBR1_EL1"}
         try:
-            return self.proxy.read_registers(cpu, names)
+            regs = self.proxy.read_registers(cpu, list(names.values()))
+            return {ours: regs[qemu] for ours, qemu in names.items()}
         except KeyError as exc:
             raise commands.CommandError(f"QEMU does not show register {exc}") from None
 

@@ -211,3 +211,40 @@ def test_stop_on_gpt_violation_at_the_faulting_access() -> None:
     finally:
         started.join(60)
         platform.stop()
+
+
+def test_break_at_start_kernel_of_the_linux_realm(tmp_path: Path) -> None:
+    """The fetched Debian kernel ships no System.map: its symbols come from
+    the kallsyms tables inside the Image."""
+    from cosim.images import ImagesMissing, load_images
+
+    try:
+        load_images()
+    except ImagesMissing as exc:
+        pytest.skip(f"the realm images are not fetched: {exc}")
+    with cosim(tmp_path, "realm", "run", "--gdb", "--no-attest", "--", "true") as run, \
+            GdbSession(run.script, timeout=600) as gdb:
+        assert "nokaslr" in run.stderr()
+        gdb.break_at("start_kernel")
+        stop = gdb.cont()
+        assert stop["reason"] == "breakpoint-hit" and stop["frame"]["func"] == "start_kernel"
+        cpu = int(stop["thread-id"]) - 1
+        world = gdb.cca("world")
+        assert re.search(rf"CPU {cpu}: Realm EL1 \(realm 1 REC 0\), PC 0xffff8000", world)
+        pc = gdb.register("pc")
+        assert pc == int(gdb.evaluate("(unsigned long)&start_kernel"))
+        assert (gdb.register("cpsr") >> 2) & 3 == 1
+        assert gdb.register("sp") >> 48 == 0xFFFF, "a kernel stack"
+        assert gdb.read_memory(pc, 4) != bytes(4), "the kernel's code is readable"
+        ipa_text = gdb.cca("ipa")
+        ipa = int(re.search(r"IPA (0x[0-9a-f]+)$", ipa_text).group(1), 16)
+        assert 0x8000_0000 <= ipa < 0x8000_0000 + (64 << 20), "inside the loaded kernel"
+        assert ipa & 0xFFF == pc & 0xFFF
+        rtt = gdb.cca(f"rtt 1 {ipa:#x}")
+        assert "ASSIGNED, RIPAS RAM" in rtt and f"maps IPA {ipa:#x} to PA" in rtt
+        gdb.delete_breakpoints()
+        gdb.cont(wait=False)
+        status, _ = run.finish(timeout=900)
+        gdb.quit()
+    assert status == 0, run.stderr()
+    assert "0 at the end" in run.stderr()
