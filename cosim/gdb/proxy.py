@@ -203,7 +203,8 @@ class GdbProxy:
                 if self.running:
                     self._interrupt_qemu()
                 self.qemu.send("D;1" if self._multiprocess else "D")
-                self.qemu.read_packet(REPLY_TIMEOUT)
+                if self.qemu.read_packet(REPLY_TIMEOUT) != "OK":
+                    self.qemu.send("vCont;c")  # not detached: at least let the VM run
             except (rsp.RspError, OSError, TimeoutError):
                 pass
             self.qemu.close()
