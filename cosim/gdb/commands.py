@@ -192,6 +192,8 @@ def cmd_rtt(view: CcaView, args: list[str]) -> str:
 
 def format_event(e: dict[str, Any]) -> str:
     def value(v: Any) -> str:
+        if isinstance(v, list):
+            return "[" + ",".join(value(x) for x in v) + "]"
         return hex(v) if isinstance(v, int) and not isinstance(v, bool) and v > 9 else str(v)
 
     rest = " ".join(f"{k}={value(v)}" for k, v in e.items() if k not in ("t", "kind"))
