@@ -94,6 +94,7 @@ class Debugger:
         self.proxy = GdbProxy(machine.gdb_socket, lambda text: commands.answer(self, text),
                               on_pause=self._pause, on_resume=self._resume,
                               on_caught=self._caught, on_session_end=self._session_end,
+                              on_cancel=self._cancelled,
                               trace=platform.trace)
         for spec in self._breaks:
             try:
@@ -195,6 +196,15 @@ class Debugger:
             self.caught.append(occ)
             self._unreported = occ
             self._announce(f"gdb: stopped on {occ.describe()}")
+
+    def _cancelled(self, c: Catch) -> None:
+        """The vCPU could not be stopped at its instruction: let the event be
+        handled when it comes back."""
+        with self._lock:
+            self._state.pop(c.cpu, None)
+            occ = self._pending.pop(c.cpu, None)
+        if occ is not None:
+            self._announce(f"gdb: could not stop at {occ.describe()}; it is handled")
 
     def _session_end(self) -> None:
         """gdb went away: forget every event breakpoint and let the machine run."""

@@ -35,9 +35,14 @@ from . import rsp
 
 REPLY_TIMEOUT = 30.0
 """How long QEMU may take to answer a packet or to stop the VM."""
-CATCH_TIMEOUT = 60.0
-"""How long a vCPU sent back to its instruction may take to reach it."""
-CATCH_ATTEMPTS = 8
+CATCH_TIMEOUT = 10.0
+"""How long a vCPU sent back to its instruction may take to reach it with
+the VM running; then it is single-stepped there instead."""
+CATCH_ATTEMPTS = 4
+CATCH_STEPS = 20000
+"""Single steps allowed to bring the vCPU to its instruction.  QEMU steps with
+interrupts masked (its default SSTEP_NOIRQ): an interrupt that made a realm
+exit, still pending, cannot be taken again before the instruction."""
 REG_PC = 32
 REG_CPSR = 33
 """QEMU's aarch64 gdb register numbers (x0..x30, sp, pc, cpsr)."""
@@ -59,6 +64,7 @@ class GdbProxy:
     def __init__(self, qemu_socket: str, commands: Callable[[str], str], *,
                  on_pause: Callable[[], None], on_resume: Callable[[], None],
                  on_caught: Callable[[Catch], None], on_session_end: Callable[[], None],
+                 on_cancel: Callable[[Catch], None] | None = None,
                  trace: Trace | None = None, port: int = 0) -> None:
         """`qemu_socket`: the abstract socket name of QEMU's gdbstub;
         `commands`: answers the text after `monitor cca`."""
@@ -68,6 +74,7 @@ class GdbProxy:
         self._on_resume = on_resume
         self._on_caught = on_caught
         self._on_session_end = on_session_end
+        self._on_cancel = on_cancel or (lambda c: None)
         self.trace = trace or Trace(history=0)
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -85,6 +92,7 @@ class GdbProxy:
         """Set while a gdb client is connected."""
         self.sessions = 0
         self._gdb_thread: str | None = None
+        self._caught_here = False
         self._target_xml: list[str] = []
         """The target description gdb read through us (it names the system registers)."""
         self._multiprocess = False
@@ -303,6 +311,9 @@ class GdbProxy:
             self.running = False
             if p[0] in "WX":
                 self._on_resume()
+            thread = rsp.stop_thread(p) if p[0] == "T" else None
+            if thread is not None:
+                self._gdb_thread = thread  # gdb now takes it as the current thread
         if self.gdb is not None:
             self.gdb.send(p)
         elif rsp.is_stop_reply(p):
@@ -379,7 +390,14 @@ class GdbProxy:
             stop = self._catch(c)
             if stop is None:
                 c.cancelled = True
+                self._on_cancel(c)
                 c.done.set()
+                self.trace.emit("gdb", event="catch-failed", cpu=c.cpu, pc=c.pc,
+                                what=c.description)
+                if self.pending_stop is not None and self.pending_stop[0] in "WX":
+                    if self.gdb is not None:
+                        self.gdb.send(self.pending_stop)
+                    return
                 continue
             c.stop_reply = stop
             self.last_catch = c
@@ -399,32 +417,69 @@ class GdbProxy:
 
     def _catch(self, c: Catch) -> str | None:
         """Run the VM until vCPU c.cpu is at c.pc (below EL3): the stop reply."""
+        self._caught_here = False
         try:
             for _ in range(CATCH_ATTEMPTS):
                 pc, el = self.read_pc_el(c.cpu)
                 if pc == c.pc and el < 3:
+                    self._caught_here = True
                     return f"T05thread:{self._tid(c.cpu)};"
-                bp = f"{c.pc:x},4"
-                kind = "1" if self._request(f"Z1,{bp}") == "OK" else "0"
-                if kind == "0":
-                    self._request(f"Z0,{bp}")
-                self._on_resume()
-                self._to_qemu("vCont;c")
-                self.running = True
-                stop = self.qemu.read_packet(CATCH_TIMEOUT)  # type: ignore[union-attr]
-                while not rsp.is_stop_reply(stop):
-                    stop = self.qemu.read_packet(CATCH_TIMEOUT)  # type: ignore[union-attr]
-                self.running = False
+                stop = self._run_to(c)
+                if stop is None:
+                    return self._step_to(c)
                 if stop[0] in "WX":
                     self.pending_stop = stop
                     return None
-                self._request(f"z{kind},{bp}")
                 thread = rsp.stop_thread(stop)
                 if thread is not None and rsp.thread_cpu(thread) == c.cpu:
                     pc, el = self.read_pc_el(c.cpu)
                     if pc == c.pc and el < 3:
+                        self._caught_here = True
                         return stop
-            return None
+            return self._step_to(c)
         finally:
+            # gdb takes the thread of a stop reply as the stub's current one
+            # (remote.c record_currthread): leave QEMU on the caught vCPU.
             if self.qemu is not None and not self.running:
+                if self._caught_here:
+                    self._gdb_thread = self._tid(c.cpu)
                 self._restore_thread()
+
+    def _run_to(self, c: Catch) -> str | None:
+        """Continue with a hardware breakpoint at c.pc: the stop reply, or None
+        if nothing stopped within CATCH_TIMEOUT (the VM is stopped again)."""
+        assert self.qemu is not None
+        bp = f"{c.pc:x},4"
+        kind = "1" if self._request(f"Z1,{bp}") == "OK" else "0"
+        if kind == "0":
+            self._request(f"Z0,{bp}")
+        self._on_resume()
+        self._to_qemu("vCont;c")
+        self.running = True
+        try:
+            stop = self.qemu.read_packet(CATCH_TIMEOUT)
+            while not rsp.is_stop_reply(stop):
+                stop = self.qemu.read_packet(CATCH_TIMEOUT)
+        except TimeoutError:
+            self._interrupt_qemu()
+            stop = None
+        self.running = False
+        if stop is None or stop[0] not in "WX":
+            self._request(f"z{kind},{bp}")
+        return stop
+
+    def _step_to(self, c: Catch) -> str | None:
+        """Single-step vCPU c.cpu (interrupts masked) until it is at c.pc."""
+        tid = self._tid(c.cpu)
+        for _ in range(CATCH_STEPS):
+            stop = self._request(f"vCont;s:{tid}")
+            while not rsp.is_stop_reply(stop):
+                stop = self.qemu.read_packet(REPLY_TIMEOUT)  # type: ignore[union-attr]
+            if stop[0] in "WX":
+                self.pending_stop = stop
+                return None
+            pc, el = self.read_pc_el(c.cpu)
+            if pc == c.pc and el < 3:
+                self._caught_here = True
+                return f"T05thread:{self._tid(c.cpu)};"
+        return None

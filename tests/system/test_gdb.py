@@ -243,6 +243,16 @@ def test_break_at_start_kernel_of_the_linux_realm(tmp_path: Path) -> None:
         rtt = gdb.cca(f"rtt 1 {ipa:#x}")
         assert "ASSIGNED, RIPAS RAM" in rtt and f"maps IPA {ipa:#x} to PA" in rtt
         gdb.delete_breakpoints()
+        # a stop on the other vCPU: gdb shows that vCPU, at the trapped instruction
+        gdb.cca("break exit:sync@1.1")
+        stop = gdb.cont()
+        assert stop["thread-id"] == "2"
+        said = [line for line in gdb.console_log if "stopped on exit sync (realm 1 REC 1)" in line]
+        where = int(re.search(r"at PC (0x[0-9a-f]+)", said[-1]).group(1), 16)
+        assert gdb.register("pc") == where
+        assert (gdb.register("cpsr") >> 2) & 3 == 1
+        assert re.search(rf"CPU 1: Realm EL1 \(realm 1 REC 1\), PC {where:#x}", gdb.cca("world"))
+        gdb.cca("delete all")
         gdb.cont(wait=False)
         status, _ = run.finish(timeout=900)
         gdb.quit()
