@@ -242,7 +242,9 @@ class Debugger:
             self._state[cpu] = ("catching", key)
             self._pending[cpu] = hit
         self._rewind(mb, reason)
-        self.proxy.catch(Catch(cpu, hit.pc, hit.describe()))
+        asynchronous = hit.kind == "exit" and any(
+            o.name in ("irq", "fiq", "serror") for o in occs if o.kind == "exit")
+        self.proxy.catch(Catch(cpu, hit.pc, hit.describe(), step=asynchronous))
         return True
 
     @staticmethod

@@ -55,6 +55,9 @@ class Catch:
     cpu: int
     pc: int
     description: str
+    step: bool = False
+    """Single-step there at once: the event is an interrupt, which a plain
+    run would take again before reaching the instruction."""
     done: threading.Event = field(default_factory=threading.Event)
     stop_reply: str = ""
     cancelled: bool = False
@@ -424,7 +427,7 @@ class GdbProxy:
                 if pc == c.pc and el < 3:
                     self._caught_here = True
                     return f"T05thread:{self._tid(c.cpu)};"
-                stop = self._run_to(c)
+                stop = None if c.step else self._run_to(c)
                 if stop is None:
                     return self._step_to(c)
                 if stop[0] in "WX":
