@@ -64,12 +64,8 @@ def _token_table(data: bytes) -> tuple[int, int, list[bytes]]:
 
 def _markers(data: bytes, table: int) -> tuple[int, list[int]]:
     """(offset, values) of kallsyms_markers, which ends right before the table."""
-    end = table
-    if struct.unpack_from("<I", data, end - 4)[0] == 0 and \
-            struct.unpack_from("<I", data, end - 8)[0] != 0:
-        end -= 4  # alignment padding
     values: list[int] = []
-    pos = end - 4
+    pos = table - 4  # both are 4-aligned: no padding between them
     while pos >= 0:
         v = struct.unpack_from("<I", data, pos)[0]
         if values and v >= values[-1]:

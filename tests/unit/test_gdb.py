@@ -233,3 +233,81 @@ def test_debug_options_are_on_every_command() -> None:
                  ["realm", "run", "--gdb", "--vmlinux", "vmlinux", "--break-on", "gpt"]):
         args = parser.parse_args(argv)
         assert args.gdb or args.gdb_attach
+
+
+# -- stage 1, kallsyms, symbol ELF ---------------------------------------------------------
+
+
+def test_stage1_walk_48_bit_4k() -> None:
+    from cosim.gdb.stage1 import translate
+
+    va = 0xFFFF_8000_8270_0BC8
+    l0, l1, l2, l3, page = 0x1000, 0x2000, 0x3000, 0x4000, 0x8270_0000
+    mem = {
+        l0 + 8 * ((va >> 39) & 0x1FF): l1 | 3,
+        l1 + 8 * ((va >> 30) & 0x1FF): l2 | 3,
+        l2 + 8 * ((va >> 21) & 0x1FF): l3 | 3,
+        l3 + 8 * ((va >> 12) & 0x1FF): page | 0x403,
+    }
+    tcr = (16 << 16) | (0b10 << 30) | 16  # T1SZ = T0SZ = 16, TG1 4K
+    walk = translate(va, 1, tcr, 0, l0, lambda a: mem.get(a, 0))
+    assert walk.ipa == 0x8270_0BC8
+    assert "start level 0" in walk.steps[0] and "page at IPA 0x82700000" in walk.steps[-1]
+    walk = translate(va + 0x1000, 1, tcr, 0, l0, lambda a: mem.get(a, 0))
+    assert walk.ipa is None and "invalid" in walk.steps[-1]
+    assert translate(0x1234, 0, tcr, 0, 0, lambda a: 0).ipa == 0x1234  # MMU off
+
+
+def _fake_kallsyms(symbols: list[tuple[int, str]], base: int) -> bytes:
+    """An Image-like blob laid out as scripts/kallsyms.c does, one byte per token."""
+    import struct
+
+    chars = sorted({c for _, name in symbols for c in name} | set("0123456789"))
+    tokens = [c.encode() for c in chars]
+    tokens += [f"~{i}".encode() for i in range(256 - len(tokens))]
+    tokens.sort(key=lambda t: (len(t) > 1, t))  # the digits stay in a row
+    number = {t: i for i, t in enumerate(tokens)}
+    names = b"".join(bytes([len(n)]) + bytes(number[c.encode()] for c in n) for _, n in symbols)
+    blob = bytearray(b"\xaa" * 64)
+    blob += struct.pack("<I", len(symbols)) + names
+    blob += bytes(-len(blob) % 4)
+    blob += struct.pack("<I", 0)  # one marker: symbol 0 at offset 0
+    table_at = len(blob)
+    index = []
+    for t in tokens:
+        index.append(len(blob) - table_at)
+        blob += t + b"\0"
+    blob += bytes(-len(blob) % 4)
+    blob += struct.pack("<256H", *index)
+    offsets_at = (len(blob) + 3) & ~3
+    blob += bytes(offsets_at - len(blob))
+    for i, (addr, _) in enumerate(symbols):
+        blob += struct.pack("<i", (addr - base) - (offsets_at + 4 * i))
+    return bytes(blob)
+
+
+def test_kallsyms_tables_are_found_and_decoded() -> None:
+    from cosim.gdb.kallsyms import KallsymsError, read_kallsyms, system_map
+
+    base = 0xFFFF_8000_8000_0000
+    syms = [(base, "T_text"), (base + 0x10000, "Tstart_kernel"), (base + 0x20000, "dsome_data")]
+    found = read_kallsyms(_fake_kallsyms(syms, base), base)
+    assert [(s.address, s.kind + s.name) for s in found] == syms
+    assert system_map(found).splitlines()[1] == "ffff800080010000 T start_kernel"
+    with pytest.raises(KallsymsError, match="no kallsyms token table"):
+        read_kallsyms(bytes(4096))
+
+
+def test_symbol_elf_round_trips_through_pyelftools(tmp_path) -> None:
+    from cosim.gdb.elf import elf_facts, write_symbol_elf
+    from cosim.gdb.kallsyms import KernelSymbol
+
+    path = tmp_path / "k.elf"
+    write_symbol_elf([KernelSymbol(0xFFFF_8000_8000_0000, "T", "_text"),
+                      KernelSymbol(0xFFFF_8000_8270_0BC8, "T", "start_kernel"),
+                      KernelSymbol(0xFFFF_8000_8300_0000, "b", "a_local")], path)
+    facts = elf_facts(path)
+    assert facts.address("start_kernel") == 0xFFFF_8000_8270_0BC8
+    assert facts.address("a_local") == 0xFFFF_8000_8300_0000
+    with pytest.raises(KeyError):
+        facts.address("missing")
