@@ -16,6 +16,7 @@ GdbCommandError with gdb's message.
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -148,8 +149,12 @@ class GdbSession:
         return self.wait_stopped(timeout)
 
     def interrupt(self, timeout: float | None = None) -> dict[str, Any]:
+        """Stop the running target (what Ctrl-C does at the gdb prompt)."""
         self._drop_old_stops()
-        self.command("-exec-interrupt")
+        proc = self.mi.gdb_process
+        if proc is None or proc.poll() is not None:
+            raise GdbSessionError("gdb is not running")
+        proc.send_signal(signal.SIGINT)  # gdb sends the target its interrupt byte
         return self.wait_stopped(timeout)
 
     # -- breakpoints ------------------------------------------------------------------------

@@ -258,3 +258,25 @@ def test_break_at_start_kernel_of_the_linux_realm(tmp_path: Path) -> None:
         gdb.quit()
     assert status == 0, run.stderr()
     assert "0 at the end" in run.stderr()
+
+
+def test_interrupt_a_running_machine(tmp_path: Path) -> None:
+    """Ctrl-C in gdb stops every vCPU, wherever it is; the hoststub's idle
+    CPUs are not kept in a doorbell by the co-simulator."""
+    with cosim(tmp_path, "run", "--gdb", "--cpus", "2", "--timeout", "15") as run, \
+            GdbSession(run.script) as gdb:
+        gdb.cont(wait=False)
+        time.sleep(1)
+        stop = gdb.interrupt()
+        assert stop["signal-name"] == "SIGINT"
+        world = gdb.cca("world")
+        assert "CPU 0: Non-secure EL2" in world
+        assert "CPU 1: Root (EL3 monitor)" in world, "CPU 1 is parked in the monitor (PSCI)"
+        assert thread_ids(gdb) == ["1", "2"]
+        gdb.cont(wait=False)
+        gdb.interrupt()
+        gdb.detach()
+        gdb.quit()
+        status, _ = run.finish()
+    assert status == 124, run.stderr()
+    assert "hoststub.bin did not power off within 15 s" in run.stderr()
