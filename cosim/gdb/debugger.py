@@ -21,7 +21,6 @@ instruction executes exactly once.
 from __future__ import annotations
 
 import contextlib
-import json
 import shlex
 import shutil
 import subprocess
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..arch.pas import GRANULE_MASK, Pas
-from ..config import ConfigError, artefact
+from ..config import ConfigError, GptMode, artefact
 from ..monitor import layout as L
 from ..monitor.context import realm_context
 from ..monitor.mailbox import Mailbox
@@ -209,7 +208,7 @@ class Debugger:
     def _session_end(self) -> None:
         """gdb went away: forget every event breakpoint and let the machine run."""
         with self._lock:
-            self._breaks.clear()
+            self._breaks = []
             self._state.clear()
             self._pending.clear()
 
@@ -326,10 +325,7 @@ class Debugger:
 
     def cpu_state(self, cpu: int) -> tuple[int, int]:
         assert self.proxy is not None
-        try:
-            return self.proxy.read_pc_el(cpu)
-        finally:
-            self.proxy._restore_thread()
+        return self.proxy.vcpu_state(cpu)
 
     def stage1_registers(self, cpu: int) -> dict[str, int]:
         assert self.proxy is not None
@@ -351,15 +347,16 @@ class Debugger:
 
     def add_break(self, spec: EventSpec) -> None:
         self._check_event(spec)
-        self._breaks.append(spec)
+        with self._lock:
+            self._breaks = [*self._breaks, spec]
 
     def delete_break(self, index: int | None) -> int:
-        if index is None:
-            n = len(self._breaks)
-            self._breaks.clear()
-            return n
-        del self._breaks[index - 1]
-        return 1
+        with self._lock:
+            if index is None:
+                n, self._breaks = len(self._breaks), []
+                return n
+            self._breaks = [s for i, s in enumerate(self._breaks, 1) if i != index]
+            return 1
 
     def last_stop(self) -> str | None:
         with self._lock:
@@ -368,11 +365,7 @@ class Debugger:
 
     def _check_event(self, spec: EventSpec) -> None:
         if spec.kind == "gpt" and self.platform is not None and \
-                self.platform.config.gpt.value != "hw":
+                self.platform.config.gpt != GptMode.HW:
             raise commands.CommandError(
                 "stopping on a GPT violation needs --gpt hw (in plugin mode the access has "
                 "happened already and the plugin holds the machine itself)")
-
-
-def reply_json(text: str) -> dict[str, Any]:
-    return json.loads(text)

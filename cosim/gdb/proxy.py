@@ -281,8 +281,6 @@ class GdbProxy:
             return
         if p.startswith("Hg"):
             self._gdb_thread = p[2:]
-        if p.startswith("qSupported"):
-            pass
         self._to_qemu(p)
         self._relay_reply(p)
 
@@ -361,6 +359,13 @@ class GdbProxy:
         pc = rsp.le_hex_to_int(self._request(f"p{REG_PC:x}"))
         cpsr = rsp.le_hex_to_int(self._request(f"p{REG_CPSR:x}"))
         return pc, (cpsr >> 2) & 3
+
+    def vcpu_state(self, cpu: int) -> tuple[int, int]:
+        """read_pc_el, leaving QEMU's current thread as gdb believes it is."""
+        try:
+            return self.read_pc_el(cpu)
+        finally:
+            self._restore_thread()
 
     def register_numbers(self) -> dict[str, int]:
         """Register name -> gdb number, from the target description."""
