@@ -114,7 +114,8 @@ class Debugger:
                          f"nokaslr); for its MMU-off entry code at IPA {self.kernel_ipa:#x}: "
                          f"add-symbol-file {kernel_elf} -o {offset:#x}")
         self.script.write_text(self.gdb_script())
-        self._announce(f"gdb: the machine waits for gdb; attach with:\n  {self.command()}\n"
+        how = "starting" if self.attach_gdb else "attach with:"
+        self._announce(f"gdb: the machine waits for gdb; {how}\n  {self.command()}\n"
                        f"  (or in gdb: target remote 127.0.0.1:{self.proxy.port}){notes}")
         if self.attach_gdb:
             self.gdb_process = subprocess.Popen([self.gdb, "-q", "-x", str(self.script)])

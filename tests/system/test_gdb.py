@@ -6,6 +6,7 @@ and clean ends."""
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +24,9 @@ from cosim.gdb import Debugger, GdbCommandError, GdbSession, parse_event
 from cosim.platform import Platform
 from cosim.rmm.abi import RmiFid
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("gdb-multiarch") is None,
+                                 reason="gdb-multiarch is not installed (ci/install.sh has it)")]
 
 SMC_0 = 0xD4000003
 """The encoding of SMC #0 (Arm ARM C6.2.365)."""
