@@ -311,3 +311,89 @@ def test_symbol_elf_round_trips_through_pyelftools(tmp_path) -> None:
     assert facts.address("a_local") == 0xFFFF_8000_8300_0000
     with pytest.raises(KeyError):
         facts.address("missing")
+
+
+# -- the event gate: send back, stop, then handle exactly once -------------------------
+
+
+class FakeMailbox:
+    def __init__(self, fid: int, elr: int) -> None:
+        self.fields = {"elr": elr, "action": -1}
+        self.args = (fid, 0x4400_0000, 0, 0, 0, 0)
+
+    def get(self, name: str) -> int:
+        return self.fields[name]
+
+    def put(self, name: str, value: int) -> None:
+        self.fields[name] = value
+
+    def set_action(self, action: int, flags: int = 0) -> None:
+        self.fields["action"] = action
+
+    def smc_args(self) -> tuple[int, ...]:
+        return self.args
+
+
+class FakeProxy:
+    def __init__(self) -> None:
+        self.catches: list[Any] = []
+
+    def catch(self, c: Any) -> None:
+        self.catches.append(c)
+
+
+class FakeRmm:
+    def realm_at(self, pa: int) -> None:
+        return None
+
+    def rec_at(self, pa: int) -> None:
+        return None
+
+
+def test_a_matching_smc_is_sent_back_until_caught_then_handled_once() -> None:
+    from cosim.gdb.debugger import Debugger
+    from cosim.monitor import layout as L
+    from cosim.rmm.abi import RmiFid
+
+    dbg = Debugger(break_on=[parse_event("rmi:DATA_CREATE")])
+    dbg.platform = type("P", (), {"rmm": FakeRmm(), "world": None})()
+    proxy = FakeProxy()
+    dbg.proxy = proxy  # type: ignore[assignment]
+    smc = int(L.Reason.SMC)
+    other = FakeMailbox(RmiFid.DATA_DESTROY, 0x4020_0084)
+    assert not dbg.gate(0, other, smc), "not an event asked for: handled"
+    mb = FakeMailbox(RmiFid.DATA_CREATE, 0x4020_0084)
+    assert dbg.gate(0, mb, smc)
+    assert mb.fields == {"elr": 0x4020_0080, "action": L.Action.RETURN}, "back to the SMC"
+    [c] = proxy.catches
+    assert (c.cpu, c.pc) == (0, 0x4020_0080) and "RMI_DATA_CREATE" in c.description
+    again = FakeMailbox(RmiFid.DATA_CREATE, 0x4020_0084)
+    assert dbg.gate(0, again, smc), "executed again before the stop: sent back again"
+    assert len(proxy.catches) == 1
+    dbg._caught(c)
+    assert dbg.last_stop() is not None and dbg.last_stop() is None, "reported once"
+    after = FakeMailbox(RmiFid.DATA_CREATE, 0x4020_0084)
+    assert not dbg.gate(0, after, smc), "after continue: the SMC is handled"
+    assert after.fields["elr"] == 0x4020_0084
+    assert dbg.gate(0, FakeMailbox(RmiFid.DATA_CREATE, 0x4020_0084), smc), "the next one stops"
+    dbg._session_end()
+    assert not dbg.gate(0, FakeMailbox(RmiFid.DATA_CREATE, 0x4020_0084), smc), \
+        "gdb gone: nothing stops any more"
+
+
+def test_kernel_symbols_prefer_vmlinux_and_reject_a_non_elf(tmp_path) -> None:
+    from cosim.config import ConfigError
+    from cosim.gdb.options import kernel_symbols
+
+    bad = tmp_path / "vmlinux"
+    bad.write_text("not an ELF")
+    with pytest.raises(ConfigError, match="is not an ELF file"):
+        kernel_symbols(bad, None, b"", print)
+    warnings: list[str] = []
+    files, symbols = kernel_symbols(None, None, bytes(4096), warnings.append)
+    assert files == [] and symbols is None
+    assert "no symbols for the realm kernel" in warnings[0] and "--vmlinux" in warnings[0]
+    smap = tmp_path / "System.map"
+    smap.write_text("ffff800080000000 T _text\nffff800082700bc8 T start_kernel\n")
+    _, symbols = kernel_symbols(None, smap, b"", print)
+    assert symbols is not None and symbols[1].name == "start_kernel"
