@@ -273,7 +273,7 @@ class GdbProxy:
             self.pending_stop = None
             if self._waiting or not self._catches.empty():
                 self._waiting += self._drain_catches()
-                self._run_catches()
+                self._run_catches(resume=p)
                 return
             self._on_resume()
             self._to_qemu(p)
@@ -388,7 +388,7 @@ class GdbProxy:
         if self._gdb_thread is not None:
             self._request(f"Hg{self._gdb_thread}")
 
-    def _run_catches(self) -> None:
+    def _run_catches(self, resume: str = "vCont;c") -> None:
         """The VM is stopped: bring each waiting catch's vCPU to its PC; the
         first one caught is reported to gdb (the others stay queued for the
         next resume)."""
@@ -418,9 +418,12 @@ class GdbProxy:
             else:
                 self.pending_stop = stop
             return
-        # nothing to report: let the VM run as gdb asked
+        # nothing to report: let the VM run as gdb asked (with no gdb: detach)
+        if self.gdb is None:
+            self._end_session()
+            return
         self._on_resume()
-        self._to_qemu("vCont;c")
+        self._to_qemu(resume)
         self.running = True
 
     def _catch(self, c: Catch) -> str | None:
