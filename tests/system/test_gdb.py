@@ -283,3 +283,25 @@ def test_interrupt_a_running_machine(tmp_path: Path) -> None:
         status, _ = run.finish()
     assert status == 124, run.stderr()
     assert "hoststub.bin did not power off within 15 s" in run.stderr()
+
+
+def test_gdb_attach_starts_gdb_and_the_run_outlives_it(tmp_path: Path) -> None:
+    """--gdb-attach runs gdb-multiarch on cosim's terminal; here its input is
+    empty, so it quits at once, detaching: the run goes on to its end."""
+    proc = subprocess.run([sys.executable, "-m", "cosim.cli", "demo", "--gdb-attach"],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=RUN_END)
+    assert proc.returncode == 0, proc.stderr
+    assert "gdb: the machine waits for gdb; starting" in proc.stderr
+    assert "demo finished: the platform shut down cleanly" in proc.stdout
+    script = re.search(r"-x (\S+session\.gdb)", proc.stderr).group(1)
+    assert not Path(script).exists(), "the session script is removed"
+    assert not [cmd for cmd in Path("/proc").glob("[0-9]*/cmdline")
+                if script.encode() in _read(cmd)], "no gdb left"
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
