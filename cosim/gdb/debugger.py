@@ -230,12 +230,15 @@ class Debugger:
             state = self._state.get(cpu)
             if state is not None:
                 mode, where = state
-                if mode == "catching" and where == key:
-                    self._rewind(mb, reason)
-                    return True
-                del self._state[cpu]
-                if mode == "skip" and where == key:
+                if where == key:
+                    if mode == "catching":  # back before the stop took hold
+                        self._rewind(mb, reason)
+                        return True
+                    del self._state[cpu]  # the stopped-at event: handled, once
                     return False
+                if mode == "catching":
+                    return False  # something else first (an interrupt): handled
+                del self._state[cpu]
             hit = next((o for o in occs if any(matches(s, o) for s in self._breaks)), None)
             if hit is None or self.proxy is None:
                 return False

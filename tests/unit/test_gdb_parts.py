@@ -370,6 +370,9 @@ def test_a_matching_smc_is_sent_back_until_caught_then_handled_once() -> None:
     again = FakeMailbox(RmiFid.DATA_CREATE, 0x4020_0084)
     assert dbg.gate(0, again, smc), "executed again before the stop: sent back again"
     assert len(proxy.catches) == 1
+    elsewhere = FakeMailbox(RmiFid.DATA_CREATE, 0x4020_0104)
+    assert not dbg.gate(0, elsewhere, smc), "something else first: handled, the catch stays"
+    assert dbg.gate(0, FakeMailbox(RmiFid.DATA_CREATE, 0x4020_0084), smc)
     dbg._caught(c)
     assert dbg.last_stop() is not None and dbg.last_stop() is None, "reported once"
     after = FakeMailbox(RmiFid.DATA_CREATE, 0x4020_0084)
