@@ -41,8 +41,9 @@ def add_arguments(p: argparse.ArgumentParser, *, vmlinux: bool = False) -> None:
                         "exit[:REASON][@REALM.REC]")
     if vmlinux:
         g.add_argument("--vmlinux", type=Path, metavar="ELF",
-                       help="the realm kernel's vmlinux, for gdb's symbols (default: the "
-                            "System.map of the fetched Debian kernel); boot with nokaslr")
+                       help="the realm kernel's vmlinux, for gdb's symbols (default: a real "
+                            "System.map of the fetched kernel, else the kallsyms tables inside "
+                            "the Image); debugging adds nokaslr to the kernel command line")
 
 
 def debugging(args: argparse.Namespace) -> bool:
