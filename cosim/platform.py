@@ -265,34 +265,42 @@ class Platform:
         return image
 
     def _start_firmware(self) -> None:
-        """Boot the user's firmware (-bios) with the hoststub as its BL33, and
-        no monitor, Python RMM or GPT of ours: the RMI calls go to the
-        firmware's RMM, the GPT is the firmware's (QEMU's GPC)."""
+        """Boot the user's firmware (-bios) with the hoststub as its BL33 (or
+        the user's own NS payload, unchanged), and no monitor, Python RMM or
+        GPT of ours: the RMI calls go to the firmware's RMM, the GPT is the
+        firmware's (QEMU's GPC).  The firmware powering the board off (QEMU
+        exits with status 0) is not a failure."""
         from .firmware.flash import FirmwareError, Flash
 
         cfg = self.config
+        stub = self.runs_hoststub
         try:
-            stub = self._polling_stub(hoststub_bl33_image().read_bytes())
-            flash = Flash.read(Path(cfg.firmware)).with_bl33(stub)  # type: ignore[arg-type]
+            bl33 = (self._polling_stub(hoststub_bl33_image().read_bytes()) if stub
+                    else Path(cfg.payload).read_bytes())
+            flash = Flash.read(Path(cfg.firmware)).with_bl33(bl33)  # type: ignore[arg-type]
         except FirmwareError as exc:
             raise ConfigError(str(exc)) from None
         except OSError as exc:
-            raise ConfigError(f"hoststub-bl33: {exc.strerror or exc} (run ci/install.sh)") \
-                from None
+            what = "hoststub-bl33" if stub else f"NS payload {cfg.payload}"
+            raise ConfigError(f"{what}: {exc.strerror or exc}"
+                              + (" (run ci/install.sh)" if stub else "")) from None
         try:
             self.machine = Machine(
                 cfg, handler=_Deferred(self), bios=flash, blobs=[],
                 trace=self.trace, console_echo=self._console_echo, on_stop=self._release,
                 on_pause=self._on_pause, on_resume=self._on_resume)
             self.machine.start()
-            self.stub = HostStub(self.machine, cfg.cpus)
-            self.channel = PollChannel(self.stub, self.memory, self._poll_area, cfg.cpus,
-                                       on_error=self._channel_failed)
-            self.channel.start()
+            self.machine.expect_exit()
+            if stub:
+                self.stub = HostStub(self.machine, cfg.cpus)
+                self.channel = PollChannel(self.stub, self.memory, self._poll_area, cfg.cpus,
+                                           on_error=self._channel_failed)
+                self.channel.start()
             self.trace.emit("platform", event="firmware", path=str(cfg.firmware),
                             message="booting the user's firmware; GPT and RMM are its own")
             self.machine.resume()
-            self.stub.wait_ready(0)
+            if self.stub is not None:
+                self.stub.wait_ready(0)
         except BaseException:
             self.stop()
             raise
