@@ -58,6 +58,14 @@ def one_line_error(capsys) -> str:
     (["bench", "_report"], "no benchmark '_report' (available: boot, gpt, realm, rmm, smc)"),
     (["bench", "bench/smc.py"], "no benchmark 'bench/smc.py'"),
     (["bench", "../bench/smc"], "no benchmark '../bench/smc'"),
+    (["run", "--firmware", "/nonexistent.bin"], "/nonexistent.bin: No such file or directory"),
+    (["run", "--firmware", "/etc/hostname"], "/etc/hostname holds no FIP"),
+    (["run", "--host-channel", "mail"], "invalid choice: 'mail'"),
+    (["compare", "--firmware", "/etc/hostname"], "/etc/hostname holds no FIP"),
+    (["compare", "--firmware", "/etc/hostname", "--scenario", "boot"], "invalid choice"),
+    (["firmware", "show", "/etc/hostname"], "/etc/hostname holds no FIP"),
+    (["firmware", "pack", "/etc/hostname", "-o", "/tmp/x.bin"], "/etc/hostname holds no FIP"),
+    (["realm", "run", "--firmware", "/nonexistent.bin"], "/nonexistent.bin: No such file"),
 ])
 def test_usage_errors(argv, message, capsys, tmp_path: Path) -> None:
     if argv[:2] == ["trace", "x"]:
