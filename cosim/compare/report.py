@@ -38,7 +38,7 @@ class Report:
 
     def text(self) -> str:
         lines = [f"scenario {self.scenario}: {self.ours} vs {self.theirs}",
-                 f"compared {self.calls} RMI calls and {self.values} values"]
+                 f"compared {self.calls} RMI calls one by one and {self.values} values"]
         lines += [f"note: {n}" for n in self.notes]
         lines += [f"PROBLEM: {p}" for p in self.problems]
         if not self.differences:

@@ -107,3 +107,12 @@ def test_platform_claims_are_grouped_and_errors_are_problems() -> None:
     report = compare("s", "a", normalise(a), "b", normalise(b))
     assert len(report.differences) == 1 and report.differences[0].key.startswith("platform.*")
     assert report.problems and "stopped early on theirs" in report.problems[0]
+
+
+def test_command_output_leaves_out_the_kernel_messages() -> None:
+    from cosim.compare.run import command_output
+
+    text = ("[    0.1] booting\r\ncosim-init: ready\r\nLinux\r\n[   2.5] late message\r\n"
+            "done\r\ncosim-attest: begin\r\nAAAA\r\n")
+    assert command_output(text) == "Linux\ndone"
+    assert command_output("no marker here") == "(no init marker)"
