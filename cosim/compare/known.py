@@ -11,6 +11,8 @@ KNOWN: list[tuple[str, str]] = [
     (r"^RMI_REC_AUX_COUNT\(",
      "how many auxiliary granules a REC needs is the RMM's choice (RMM spec: "
      "RMI_REC_AUX_COUNT); the calls that delegate them are left out of the comparison"),
+    (r"^interrupt-driven exit reasons seen$",
+     "whether a guest waits (WFI) or is interrupted at a given moment depends on timing"),
     (r"^attestation token size bound$",
      "RSI_ATTESTATION_TOKEN_INIT returns an upper bound of the token size, which depends "
      "on the RMM's encoding and the platform token"),

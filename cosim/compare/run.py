@@ -32,6 +32,8 @@ LINUX_CHALLENGE = bytes(range(64))
 """A fixed challenge, so the two tokens' challenge claims must be equal."""
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
 EXIT_OK, EXIT_DIFFERENT, EXIT_USAGE = 0, 1, 2
+TIMING_EXITS = {"irq", "sgi", "wfi", "wfe"}
+"""Exit kinds a guest's timing decides (whether a WFI or an interrupt came)."""
 
 
 def platform_config(firmware: Path | None, qemu: str, cpus: int = 1,
@@ -86,7 +88,9 @@ def _linux(cfg: PlatformConfig, rec: Recording, trace: Trace) -> None:
     rec.value("command status", parse_command_status(text))
     rec.value("RIM (host's prediction)", vm.rim[:vm.realm.rim_len])
     rec.value("granules left delegated", len(verdict.left))
-    rec.value("exit reasons seen", sorted(vm.stats.exits))
+    timing = sorted(k for k in vm.stats.exits if k in TIMING_EXITS)
+    rec.value("exit reasons seen", sorted(k for k in vm.stats.exits if k not in TIMING_EXITS))
+    rec.value("interrupt-driven exit reasons seen", timing)
     rec.value("RMI commands used", sorted(vm.stats.rmi))
     rec.value("command output", command_output(text))
     try:
@@ -101,20 +105,26 @@ def _linux(cfg: PlatformConfig, rec: Recording, trace: Trace) -> None:
 
 def command_output(text: str) -> str:
     """What the guest's command printed: the lines after the init marker up to
-    the attestation block, without the kernel's own (timestamped) messages,
-    which come whenever the kernel prints them."""
+    the command's exit status, without the attestation block and the
+    kernel's own (timestamped) messages, which come whenever it prints them."""
     from ..images import INIT_MARKER
+    from ..images.protocol import ATTEST_BEGIN, ATTEST_END, COMMAND_EXIT
 
     lines = text.replace("\r", "").splitlines()
     start = next((i for i, line in enumerate(lines) if INIT_MARKER in line), None)
     if start is None:
         return "(no init marker)"
-    out = []
+    out, in_token = [], False
     for line in lines[start + 1:]:
-        if line.startswith("cosim-attest:"):
+        if line.startswith(COMMAND_EXIT):
             break
-        if not _TIMESTAMP.match(line):
+        if line.startswith(ATTEST_BEGIN):
+            in_token = True
+        if not in_token and not line.startswith("cosim-attest:") \
+                and not _TIMESTAMP.match(line):
             out.append(line)
+        if line.startswith(ATTEST_END):
+            in_token = False
     return "\n".join(out).strip()
 
 

@@ -21,9 +21,10 @@ from ..memory import GuestMemory
 from ..monitor import layout as L
 from .stub import HostStub
 
-SPIN_POLLS = 200
-"""Polls without sleeping after a call was served (the next one usually
-follows within microseconds: a request the stub runs at once)."""
+SPIN_SECONDS = 200e-6
+"""How long the poller polls with only a yield (sleep(0), which lets other
+threads, e.g. our RMM's doorbell thread, take the GIL) after it served a
+call: the next call usually follows within tens of microseconds."""
 SLEEP_MIN = 20e-6
 SLEEP_MAX = 1e-3
 """Then the poller sleeps SLEEP_MIN, doubling up to SLEEP_MAX, between polls."""
@@ -84,23 +85,25 @@ class PollChannel:
 
     def _serve(self, cpu: int) -> None:
         mem, slot, P = self.memory, self.slot(cpu), L.POLL_SLOT
-        polls, sleep = 0, SLEEP_MIN
+        served, sleep = time.monotonic(), SLEEP_MIN
         try:
             while not self._stop.is_set():
                 call, answer, page, entry, index, freq = mem.read_u64s(slot, 6)
                 if call == answer:
-                    polls += 1
-                    if polls > SPIN_POLLS:
-                        time.sleep(sleep)
-                        sleep = min(sleep * 2, SLEEP_MAX)
+                    if time.monotonic() - served < SPIN_SECONDS:
+                        time.sleep(0)
+                        continue
+                    time.sleep(sleep)
+                    sleep = min(sleep * 2, SLEEP_MAX)
                     continue
-                polls, sleep = 0, SLEEP_MIN
+                sleep = SLEEP_MIN
                 if freq and freq != self.counter_hz:
                     self.counter_hz = freq
                     self.stub.set_counter_frequency(freq)
                 self.stub.on_next(cpu, (L.SipFid.HOSTSTUB_NEXT, page, entry, index))
                 self.calls += 1
                 mem.write_u64(slot + P["answer"], call)
+                served = time.monotonic()
         except Exception as exc:  # a dead poller would hang the stub: report it
             if self._on_error is not None and not self._stop.is_set():
                 self._on_error(exc)
