@@ -320,8 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     q.set_defaults(func=cmd_firmware_pack)
 
-    p = sub.add_parser("bench", help="run a benchmark (smc, gpt, realm, boot, rmm) and print "
-                                     "its figures")
+    p = sub.add_parser("bench", help="run a benchmark (smc, gpt, realm, boot, rmm, channel) "
+                                     "and print its figures")
     p.add_argument("name", help="benchmark name (a file in bench/)")
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     p.set_defaults(func=cmd_bench)
