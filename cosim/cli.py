@@ -159,6 +159,10 @@ def cmd_realm_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    if args.firmware is not None:
+        print("cosim: the demo shows our RMM at work; with your firmware use `cosim realm run "
+              "--firmware` or `cosim compare` (docs/firmware.md)", file=sys.stderr)
+        return ExitStatus.USAGE
     cfg = platform_config(args)
     with open_trace(args) as trace, ViolationPrinter(trace, sys.stderr) as shown:
         status = ExitStatus.FAILED

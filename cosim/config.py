@@ -173,6 +173,9 @@ class PlatformConfig:
             if not self.rme:
                 raise ConfigError("--firmware needs a CPU with RME (the firmware's RMM "
                                   "runs in the Realm world)")
+            if self.gpt != GptMode.AUTO:
+                raise ConfigError("--gpt is for our RMM: with --firmware the GPT is the "
+                                  "firmware's own (QEMU's granule protection check)")
         if self.bootargs is not None and "\0" in self.bootargs:
             raise ConfigError("the kernel command line cannot contain a NUL character")
         if shutil.which(self.qemu) is None and not os.access(self.qemu, os.X_OK):

@@ -411,7 +411,7 @@ class Platform:
         if self.carveout_base <= pa < self.carveout_base + self.config.carveout_size:
             return "carve-out of the monitor and the RMM"
         if self.rmm is None:
-            return "RMM not started"
+            return "the firmware's RMM owns it" if self.firmware_mode else "RMM not started"
         return self.rmm.describe_granule(pa)
 
     def resume(self) -> None:

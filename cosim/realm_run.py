@@ -111,9 +111,6 @@ def run_realm(args: argparse.Namespace, trace: Trace) -> int:
                           gpt=GptMode(args.gpt or GptMode.AUTO.value), firmware=args.firmware,
                           host_channel=args.host_channel)
     if args.firmware is not None:
-        if args.gpt not in (None, "auto"):
-            raise RealmVmError("--gpt is for our RMM: with --firmware the GPT is the "
-                               "firmware's own (QEMU's granule protection check)", usage=True)
         pcfg.ram_size += FIRMWARE_RAM_EXTRA
     console = RealmConsole(echo=sys.stdout.buffer)
     rpv = bytes.fromhex(args.realm_pv).ljust(64, b"\0") if args.realm_pv else bytes(64)

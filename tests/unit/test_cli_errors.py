@@ -67,6 +67,9 @@ def one_line_error(capsys) -> str:
     (["firmware", "show", "/etc/hostname"], "/etc/hostname holds no FIP"),
     (["firmware", "pack", "/etc/hostname", "-o", "/tmp/x.bin"], "/etc/hostname holds no FIP"),
     (["realm", "run", "--firmware", "/nonexistent.bin"], "/nonexistent.bin: No such file"),
+    (["demo", "--firmware", "/etc/hostname"], "the demo shows our RMM at work"),
+    (["run", "--firmware", "/etc/hostname", "--gpt", "plugin"], "--gpt is for our RMM"),
+    (["run", "--firmware", "/etc/hostname", "--no-rme"], "--firmware needs a CPU with RME"),
 ])
 def test_usage_errors(argv, message, capsys, tmp_path: Path) -> None:
     if argv[:2] == ["trace", "x"]:
