@@ -165,5 +165,6 @@ def normalise(rec: Recording) -> Normalised:
             text += "; exit " + _exit_text(call.exit)
         if ok and call.fid == RmiFid.GRANULE_UNDELEGATE:
             names.undelegated(pa)
-        calls.append((f"{call.name}({args})", text))
+        label = f" [{call.label}]" if call.label else ""
+        calls.append((f"{call.name}({args}){label}", text))
     return Normalised(calls, dict(rec.values), aux_calls, irq_entries, rec.error)

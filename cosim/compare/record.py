@@ -24,6 +24,8 @@ class Call:
     args: tuple[int, ...]
     ret: tuple[int, ...]
     exit: dict[str, int] | None = None
+    label: str = ""
+    """What the scenario meant the call to test (its parameters are in memory)."""
 
     @property
     def name(self) -> str:
@@ -45,6 +47,8 @@ class Recording:
     pool: tuple[int, int] = (0, 0)
     """The host's page pool [base, end): addresses in it are named, not compared."""
     error: str = ""
+    label: str = ""
+    """Attached to the next recorded call, then cleared."""
 
     def value(self, key: str, v: object) -> None:
         self.values[key] = _text(v)
@@ -54,7 +58,8 @@ class Recording:
 
         def smc(fid: int, *args: int) -> tuple[int, ...]:
             ret = stub.smc(fid, *args, cpu=cpu).ret
-            call = Call(fid, tuple(args), tuple(ret[:5]))
+            call = Call(fid, tuple(args), tuple(ret[:5]), label=self.label)
+            self.label = ""
             if fid == RmiFid.REC_ENTER and ret[0] == 0 and len(args) >= 2:
                 ex = RmiRecRun.unpack(memory, args[1]).exit
                 call.exit = {f: getattr(ex, f) for f in EXIT_FIELDS}

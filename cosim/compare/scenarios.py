@@ -14,6 +14,7 @@ recording every RMI call (record.py) and the values worth comparing.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from ..host.realmstub import RealmStubDriver, RecRunner, build_realmstub_realm
 from ..host.rmi import RmiClient
 from ..monitor import layout as L
 from ..rmm.abi import REC_ENTER_EMUL_MMIO, PsciFid, RecExitReason, RmiFid, RsiFid
+from ..rmm.structs import RmiRealmParams
 from .record import Recording
 from .tokens import token_values
 
@@ -63,12 +65,21 @@ def rmi_lifecycle(p: Platform, rec: Recording) -> None:
     rmi._smc(RmiFid.GRANULE_DELEGATE, OUTSIDE_RAM_PA)       # not DRAM
     rmi._smc(RmiFid.GRANULE_UNDELEGATE, spare)              # not delegated
     rmi._smc(RmiFid.REALM_CREATE, spare, spare)             # RD not delegated
+    _bad_realm_params(p, rec, rmi)
     realm.create()
     rmi._smc(RmiFid.REALM_CREATE, realm.rd, spare)          # RD in use
+    rmi._smc(RmiFid.GRANULE_DELEGATE, realm.rd)             # delegated already
     recs = build_realmstub_realm(realm, RAM_SIZE, 1)
     rec.aux.update(recs[0].aux)
-    for ipa, level in ((RAM, 3), (RAM, 2), (RAM + RAM_SIZE, 3), (MMIO_IPA, 3)):
+    for ipa, level in ((RAM, 3), (RAM, 2), (RAM + RAM_SIZE, 3), (MMIO_IPA, 3), (RAM, 4),
+                       (RAM + 8, 3), (1 << 40, 3)):
         rmi._smc(RmiFid.RTT_READ_ENTRY, realm.rd, ipa, level)
+    rmi._smc(RmiFid.RTT_CREATE, realm.rd, spare, RAM, 3)    # RTT granule not delegated
+    rmi._smc(RmiFid.DATA_DESTROY, realm.rd, RAM + RAM_SIZE)  # nothing there
+    rmi._smc(RmiFid.DATA_CREATE_UNKNOWN, realm.rd, spare, RAM)  # not delegated
+    rmi._smc(RmiFid.RTT_INIT_RIPAS, realm.rd, RAM + 0x1000, RAM)  # top below base
+    rmi._smc(RmiFid.RTT_FOLD, realm.rd, RAM, 3)              # not homogeneous
+    rmi._smc(RmiFid.RTT_MAP_UNPROTECTED, realm.rd, RAM, 3, spare)  # protected IPA
     rmi._smc(RmiFid.REC_ENTER, recs[0].pa, recs[0].run)     # realm not active
     realm.activate()
     rmi._smc(RmiFid.RTT_INIT_RIPAS, realm.rd, RAM + RAM_SIZE, RAM + 2 * RAM_SIZE)  # active
@@ -79,6 +90,25 @@ def rmi_lifecycle(p: Platform, rec: Recording) -> None:
     realm.destroy()
     p.pool.free(spare)
     rec.value("granules left delegated", len(realm.delegated))
+
+
+def _bad_realm_params(p: Platform, rec: Recording, rmi: RmiClient) -> None:
+    """RMI_REALM_CREATE with parameters that must be refused, on a delegated RD."""
+    rd, rtt = p.pool.alloc(), p.pool.alloc()
+    page = p.pool.alloc()
+    good = RmiRealmParams(s2sz=40, num_bps=1, num_wps=1, hash_algo=0, vmid=7, rtt_base=rtt,
+                          rtt_level_start=1, rtt_num_start=1)
+    rmi._smc(RmiFid.GRANULE_DELEGATE, rd)
+    for change in ({"hash_algo": 7}, {"s2sz": 60}, {"s2sz": 20}, {"rtt_level_start": 3},
+                   {"rtt_num_start": 17}, {"num_bps": 63}, {"flags": 1 << 5}, {}):
+        params = dataclasses.replace(good, **change)
+        p.memory.zero(page, GRANULE_SIZE)
+        p.memory.write(page, params.to_bytes())
+        rec.label = ", ".join(f"{k}={v}" for k, v in change.items()) or "RTT not delegated"
+        rmi._smc(RmiFid.REALM_CREATE, rd, page)
+    rmi._smc(RmiFid.GRANULE_UNDELEGATE, rd)
+    for g in (rd, rtt, page):
+        p.pool.free(g)
 
 
 def realm_payload(p: Platform, rec: Recording) -> None:
