@@ -118,3 +118,9 @@ def test_command_output_leaves_out_the_kernel_messages() -> None:
             "[   3.0] reboot: Power down\r\n")
     assert command_output(text) == "Linux\ndone"
     assert command_output("no marker here") == "(no init marker)"
+
+
+def test_a_label_names_what_a_call_tests() -> None:
+    rec = _lifecycle(0x4400_0000)
+    rec.calls[1].label = "s2sz=60"
+    assert normalise(rec).calls[1][0] == "RMI_REALM_CREATE(G0, ns) [s2sz=60]"
