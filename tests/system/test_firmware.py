@@ -87,6 +87,23 @@ def test_firmware_boots_with_the_hoststub_as_bl33(make_platform, firmware_image:
     assert "hoststub: ready" in p.machine.console.text()
 
 
+def test_the_firmware_gpt_guards_a_delegated_granule(make_platform,
+                                                     firmware_image: Path) -> None:
+    """The GPT is the firmware's own: after RMI_GRANULE_DELEGATE the host's load
+    of the granule takes a granule protection fault (QEMU's GPC), which the
+    hoststub records; after UNDELEGATE it reads again."""
+    p = make_platform(firmware=firmware_image)
+    pa = p.pool.alloc()
+    p.stub.store(pa, 0x1234)
+    assert p.stub.smc(RmiFid.GRANULE_DELEGATE, pa).x0 == 0
+    res = p.stub.load(pa)
+    assert res.faulted, "the firmware's GPT let NS-EL2 read a Realm granule"
+    assert res.fault_far == pa
+    assert p.stub.smc(RmiFid.GRANULE_UNDELEGATE, pa).x0 == 0
+    res = p.stub.load(pa)
+    assert not res.faulted and res.x0 == 0, "undelegation scrubs the granule"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["rmi-lifecycle", "realm-payload"])
 def test_compare_with_the_firmware(scenario: str, firmware_image: Path) -> None:
