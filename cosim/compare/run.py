@@ -7,7 +7,6 @@ then report the differences.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -30,7 +29,6 @@ LINUX_COMMAND = "uname -s; cat /sys/kernel/config/tsm/report 2>/dev/null; echo d
 LINUX_MEM = 256 << 20
 LINUX_CHALLENGE = bytes(range(64))
 """A fixed challenge, so the two tokens' challenge claims must be equal."""
-_TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
 EXIT_OK, EXIT_DIFFERENT, EXIT_USAGE = 0, 1, 2
 TIMING_EXITS = {"irq", "sgi", "wfi", "wfe"}
 """Exit kinds a guest's timing decides (whether a WFI or an interrupt came)."""
@@ -108,9 +106,14 @@ def command_output(text: str) -> str:
     the command's exit status, without the attestation block and the
     kernel's own (timestamped) messages, which come whenever it prints them."""
     from ..images import INIT_MARKER
-    from ..images.protocol import ATTEST_BEGIN, ATTEST_END, COMMAND_EXIT
+    from ..images.protocol import (
+        ATTEST_BEGIN,
+        ATTEST_END,
+        COMMAND_EXIT,
+        without_kernel_messages,
+    )
 
-    lines = text.replace("\r", "").splitlines()
+    lines = without_kernel_messages(text).splitlines()
     start = next((i for i, line in enumerate(lines) if INIT_MARKER in line), None)
     if start is None:
         return "(no init marker)"
@@ -120,8 +123,7 @@ def command_output(text: str) -> str:
             break
         if line.startswith(ATTEST_BEGIN):
             in_token = True
-        if not in_token and not line.startswith("cosim-attest:") \
-                and not _TIMESTAMP.match(line):
+        if not in_token and not line.startswith("cosim-attest:") and line:
             out.append(line)
         if line.startswith(ATTEST_END):
             in_token = False

@@ -112,10 +112,10 @@ def test_platform_claims_are_grouped_and_errors_are_problems() -> None:
 def test_command_output_leaves_out_the_kernel_messages() -> None:
     from cosim.compare.run import command_output
 
-    text = ("[    0.1] booting\r\ncosim-init: ready\r\ncosim-attest: challenge 00\r\n"
+    text = ("[    0.100000] booting\r\ncosim-init: ready\r\ncosim-attest: challenge 00\r\n"
             "cosim-attest: begin\r\nAAAA\r\ncosim-attest: end\r\nLinux\r\n"
-            "[   2.5] late message\r\ndone\r\ncosim-init: command exited with status 0\r\n"
-            "[   3.0] reboot: Power down\r\n")
+            "[    2.500000] late message\r\ndone\r\ncosim-init: command exited with status 0\r\n"
+            "[    3.000000] reboot: Power down\r\n")
     assert command_output(text) == "Linux\ndone"
     assert command_output("no marker here") == "(no init marker)"
 
