@@ -210,13 +210,17 @@ def _check_attestation(verdict: Verdict, text: str, challenge: bytes, vm: RealmV
     except AttestationError as exc:
         verdict.attestation, verdict.attestation_ok = str(exc), False
         return
-    check = check_realm_token(block.token, challenge, vm.rim[:vm.realm.rim_len])
+    firmware = vm.platform.firmware_mode
+    check = check_realm_token(block.token, challenge, vm.rim[:vm.realm.rim_len],
+                              platform_key_known=not firmware)
     if block.challenge != challenge:
         check.problems.append("the guest echoed another challenge")
     verdict.attestation_ok = check.ok
     verdict.attestation = (f"token of {len(block.token)} bytes: "
-                           + ("signatures verified, challenge and RIM match" if check.ok
-                              else "FAILED: " + "; ".join(check.problems)))
+                           + (("realm signature and platform binding verified (the "
+                               "firmware's platform key is unknown here)" if firmware else
+                               "signatures verified") + ", challenge and RIM match"
+                              if check.ok else "FAILED: " + "; ".join(check.problems)))
 
 
 OUTCOMES = {
