@@ -127,3 +127,22 @@ def test_cosim_run_firmware_and_pack(firmware_image: Path, tmp_path: Path) -> No
     assert proc.returncode == 124, proc.stderr
     assert "hoststub: ready" in proc.stdout
     assert "GPT: the firmware's" in proc.stderr
+
+
+@pytest.mark.slow
+def test_realm_run_linux_on_the_firmware(firmware_image: Path) -> None:
+    """`cosim realm run --firmware`: the Linux realm boots on the firmware's RMM,
+    runs the command, its token verifies (realm part and binding) and every
+    granule is undelegated at the end."""
+    try:
+        load_images()
+    except ImagesMissing as exc:
+        pytest.skip(f"the realm images are not fetched: {exc}")
+    proc = subprocess.run([sys.executable, "-m", "cosim.cli", "realm", "run", "--firmware",
+                           str(firmware_image), "--", "uname -s"], capture_output=True,
+                          text=True, timeout=900, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Linux" in proc.stdout
+    assert "GPT the firmware's (QEMU's GPC)" in proc.stderr
+    assert "realm signature and platform binding verified" in proc.stderr
+    assert "0 at the end" in proc.stderr
