@@ -25,7 +25,7 @@ from ..host.realm import HostRealm, RealmSpec
 from ..host.realmstub import RealmStubDriver, RecRunner, build_realmstub_realm
 from ..host.rmi import RmiClient
 from ..monitor import layout as L
-from ..rmm.abi import REC_ENTER_EMUL_MMIO, PsciFid, RecExitReason, RmiFid, RsiFid
+from ..rmm.abi import REC_ENTER_EMUL_MMIO, PsciFid, RecExitReason, Ripas, RmiFid, RsiFid
 from ..rmm.structs import RmiRealmParams
 from .record import Recording
 from .tokens import token_values
@@ -121,6 +121,10 @@ def realm_payload(p: Platform, rec: Recording) -> None:
     mmio: list[str] = []
 
     def emulate(ex):  # type: ignore[no-untyped-def]
+        if ex.exit_reason == RecExitReason.RIPAS_CHANGE:
+            # Accept all of it, as KVM does (RMI_RTT_SET_RIPAS, RTTs as needed).
+            realm.set_ripas(recs[0], ex.ripas_base, ex.ripas_top, Ripas(ex.ripas_value))
+            return {"flags": 0}
         if ex.exit_reason != RecExitReason.SYNC or esr.ec_of(ex.esr) != esr.Ec.DABT_LOWER:
             return None
         ipa = ((ex.hpfar >> 4) << 12) | (ex.far & 0xFFF)
@@ -176,6 +180,12 @@ def _payload_requests(p: Platform, rec: Recording, realm: HostRealm,
     rsi("RSI_MEASUREMENT_EXTEND(1, 65 bytes)", 1, RsiFid.MEASUREMENT_EXTEND, 1, 65)
     rsi("RSI_IPA_STATE_GET(image)", 3, RsiFid.IPA_STATE_GET, RAM, RAM + GRANULE_SIZE)
     rsi("RSI_IPA_STATE_GET(unaligned)", 1, RsiFid.IPA_STATE_GET, RAM + 8, RAM + GRANULE_SIZE)
+    above = (RAM + RAM_SIZE, RAM + 2 * RAM_SIZE)
+    rsi("RSI_IPA_STATE_GET(above the image)", 3, RsiFid.IPA_STATE_GET, *above)
+    rsi("RSI_IPA_STATE_SET(above the image, RAM)", 3, RsiFid.IPA_STATE_SET, *above, 1, 0)
+    rsi("RSI_IPA_STATE_GET(above the image) after", 3, RsiFid.IPA_STATE_GET, *above)
+    rsi("RSI_IPA_STATE_SET(unaligned)", 1, RsiFid.IPA_STATE_SET, above[0] + 1, above[1], 1, 0)
+    rsi("RSI_IPA_STATE_SET(bad RIPAS)", 1, RsiFid.IPA_STATE_SET, *above, 7, 0)
     rsi("SMCCC_VERSION", 1, SMCCC_VERSION)
     rsi("PSCI_VERSION", 1, PsciFid.VERSION)
     rsi("PSCI_FEATURES(SMCCC_VERSION)", 1, PsciFid.FEATURES, SMCCC_VERSION)
