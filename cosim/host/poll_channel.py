@@ -21,7 +21,7 @@ from ..memory import GuestMemory
 from ..monitor import layout as L
 from .stub import HostStub
 
-SPIN_SECONDS = 200e-6
+SPIN_SECONDS = 50e-6
 """How long the poller polls with only a yield (sleep(0), which lets other
 threads, e.g. our RMM's doorbell thread, take the GIL) after it served a
 call: the next call usually follows within tens of microseconds."""
