@@ -59,6 +59,9 @@ def debugger_from_args(args: argparse.Namespace, cfg: PlatformConfig,
     attach = getattr(args, "gdb_attach", False)
     if not debugging(args):
         return None
+    if getattr(args, "firmware", None) is not None:
+        raise ConfigError("--gdb, --gdb-attach and --break-on work with our monitor and RMM, "
+                          "not with --firmware")
     if attach and shutil.which(GDB) is None:
         raise ConfigError(f"--gdb-attach needs {GDB} (apt-get install gdb-multiarch)")
     cfg.start_timeout = cfg.call_timeout = DEBUG_TIMEOUT
