@@ -400,3 +400,10 @@ def test_kernel_symbols_prefer_vmlinux_and_reject_a_non_elf(tmp_path) -> None:
     smap.write_text("ffff800080000000 T _text\nffff800082700bc8 T start_kernel\n")
     _, symbols = kernel_symbols(None, smap, b"", print)
     assert symbols is not None and symbols[1].name == "start_kernel"
+
+
+def test_gdb_is_refused_with_a_users_firmware(capsys, tmp_path) -> None:
+    flash = tmp_path / "flash.bin"
+    flash.write_bytes(bytes(64))
+    assert cli.main(["run", "--gdb", "--firmware", str(flash)]) == 2
+    assert "not with --firmware" in capsys.readouterr().err
