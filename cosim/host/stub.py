@@ -72,6 +72,10 @@ class StubResult:
     """REC_ENTER and WAIT: physical interrupts acknowledged afterwards."""
     done: int = 0
     """SMC_BATCH: how many SMCs ran."""
+    console: bytes = b""
+    """REC_ENTER: the console bytes the stub collected (ConsoleFlag.DR_WRITE)."""
+    console_exits: int = 0
+    """REC_ENTER: realm exits the stub completed itself (the console fast path)."""
 
     @property
     def faulted(self) -> bool:
@@ -93,6 +97,8 @@ class _Request:
     args2: tuple[int, ...] = ()
     batch: Sequence[Sequence[int]] = ()
     kick: int = 0
+    console: tuple[int, int, int, int] | None = None
+    """REC_ENTER: (UART page IPA, ConsoleFlag bits, FR value, CR value)."""
     done: threading.Event = field(default_factory=threading.Event)
     result: StubResult | None = None
     lost: bool = False
@@ -188,7 +194,7 @@ class HostStub:
         done: _Request | None = None
         if state.current is not None:
             done, state.current = state.current, None
-            done.result = self._read_result(state.page)
+            done.result = self._read_result(state.page, done.console is not None)
             done.done.set()
         state.page = page
         state.ready.set()
@@ -225,6 +231,10 @@ class HostStub:
             mem.write_u64s(page + s["args2"],
                            [*item.args2, *[0] * (SMC_REGS - len(item.args2))])
         mem.write_u64(page + s["kick"], item.kick)
+        if item.console is not None:
+            mem.write_u64s(page + s["console_ipa"], item.console)
+        elif item.op == L.StubOp.REC_ENTER:
+            mem.write_u64(page + s["console_flags"], 0)
         if item.batch:
             regs = L.STUB_BATCH_REGS
             mem.write_u64s(page + s["batch"], [v for smc in item.batch
@@ -232,13 +242,19 @@ class HostStub:
         state.current = item
         return (0,)
 
-    def _read_result(self, base: int) -> StubResult:
+    def _read_result(self, base: int, console: bool = False) -> StubResult:
         s = L.STUB_REQUEST
         mem = self.memory
         status, ret = mem.read_u64(base + s["status"]), mem.read_u64s(base + s["ret"], SMC_REGS)
         if status == L.StubStatus.OK:
             ticks, _kick, irqs, done = mem.read_u64s(base + s["ticks"], 4)
-            return StubResult(L.StubStatus.OK, ret, ticks=ticks, irqs=irqs, done=done)
+            result = StubResult(L.StubStatus.OK, ret, ticks=ticks, irqs=irqs, done=done)
+            if console:
+                n, result.console_exits = mem.read_u64s(base + s["console_len"], 2)
+                if n:
+                    result.console = mem.read(base + s["console_buf"],
+                                              min(n, L.STUB_CONSOLE_MAX))
+            return result
         esr, far, elr, ticks = mem.read_u64s(base + s["fault_esr"], 4)
         return StubResult(L.StubStatus(status), ret, fault_esr=esr, fault_far=far,
                           fault_elr=elr, ticks=ticks)
@@ -418,13 +434,17 @@ class HostStub:
         return res, res.ticks
 
     def rec_enter(self, rec: int, run: int, cpu: int = 0, kick: int = 0,
-                  slice_end: int = 0) -> StubResult:
+                  slice_end: int = 0,
+                  console: tuple[int, int, int, int] | None = None) -> StubResult:
         """RMI_REC_ENTER(rec, run) from the CPU, sending the kick SGI to the CPUs
         in `kick` first, with the EL2 timer armed for CNTPCT_EL0 = `slice_end`
         (0: none) so that the realm exits by then; pending interrupts are
-        acknowledged after it returns."""
+        acknowledged after it returns.  With `console` = (UART page IPA,
+        ConsoleFlag bits, FR, CR) the stub completes those PL011 accesses
+        itself and enters the realm again (the result's `console` bytes and
+        `console_exits`)."""
         return self.call(_Request(L.StubOp.REC_ENTER, args=(RmiFid.REC_ENTER, rec, run),
-                                  kick=kick, value=slice_end), cpu)
+                                  kick=kick, value=slice_end, console=console), cpu)
 
     def wait(self, deadline: int = 0, cpu: int = 0, kick: int = 0) -> StubResult:
         """Idle the CPU in WFI until an interrupt: a kick, or CNTPCT_EL0 reaching
