@@ -11,8 +11,9 @@
   RMI_REC_ENTER's X0 = the RMM's answer).
 
 A REC may run on a different CPU each time: its complete saved state
-(including FP/SVE and debug registers the RMM does not model) is kept here
-as a snapshot of realm_ctx and loaded again only when the CPU holds another.
+(including FP/SVE and debug registers the RMM does not model) stays in the
+realm_ctx of the CPU it last ran on, and is copied out (a snapshot) only
+when another REC needs that CPU or the REC runs on another CPU.
 """
 
 from __future__ import annotations
@@ -118,11 +119,12 @@ class WorldSwitch:
         self._realm_ctx = [realm_context(memory, carveout_base, c) for c in range(cpus)]
         self._ns_ctx = [ns_context(memory, carveout_base, c) for c in range(cpus)]
         self._running: dict[int, EnterRealm] = {}
-        self._snapshots: weakref.WeakKeyDictionary[Rec, tuple[int, bytes]] = \
-            weakref.WeakKeyDictionary()
-        self._loaded: dict[int, tuple[int, int]] = {}
-        """CPU -> (id of the REC whose snapshot realm_ctx holds, its version)."""
-        self._version = 0
+        self._snapshots: weakref.WeakKeyDictionary[Rec, bytes] = weakref.WeakKeyDictionary()
+        """REC -> its complete saved state, for RECs whose state no realm_ctx holds."""
+        self._holder: dict[int, Rec] = {}
+        """CPU -> the REC whose latest state that CPU's realm_ctx holds."""
+        self._home: weakref.WeakKeyDictionary[Rec, int] = weakref.WeakKeyDictionary()
+        """REC -> the CPU whose realm_ctx holds its latest state (the inverse)."""
         self._forced_imask: dict[int, int] = {}
         self._maps: tuple[ContextShape | None, _Maps] | None = None
         self._el2_cache: weakref.WeakKeyDictionary[Rec, dict[tuple[int, int], list[int]]] = \
@@ -213,15 +215,30 @@ class WorldSwitch:
         mb.set_action(L.Action.ENTER_REALM, flags)
 
     def _load_snapshot(self, cpu: int, rec: Rec, ctx: CpuContext) -> None:
-        saved = self._snapshots.get(rec)
-        if saved is None:
-            ctx.clear()
-            self._loaded.pop(cpu, None)
-            return
-        version, blob = saved
-        if self._loaded.get(cpu) != (id(rec), version):
-            ctx.load_blob(blob)
-            self._loaded[cpu] = (id(rec), version)
+        """Make realm_ctx of `cpu` hold `rec`'s latest state.  A REC's state
+        stays in the realm_ctx of the CPU it last ran on (the monitor saves its
+        debug and FP/SVE registers there only when it leaves the CPU to the
+        host, after Python's last look), and is copied out only when another
+        REC needs that CPU or the REC moves to another CPU.  The host has its
+        REC_ENTER back - the monitor has finished leaving - before it can
+        enter the REC anywhere else."""
+        with self._lock:
+            here = self._holder.get(cpu)
+            if here is rec:
+                return
+            if here is not None:
+                self._snapshots[here] = ctx.blob()
+                self._home.pop(here, None)
+            home = self._home.get(rec)
+            if home is not None:
+                ctx.load_blob(self._realm_ctx[home].blob())
+                del self._holder[home]
+            elif (saved := self._snapshots.pop(rec, None)) is not None:
+                ctx.load_blob(saved)
+            else:
+                ctx.clear()
+            self._holder[cpu] = rec
+            self._home[rec] = cpu
 
     # -- exits ----------------------------------------------------------------------------
 
@@ -261,15 +278,11 @@ class WorldSwitch:
             mb.set_action(L.Action.RESUME_REALM, flags)
             return
         assert isinstance(result, RecExitDecision)
-        # Keep everything the CPU saved, for the next entry of this REC.
+        # Keep everything the CPU saved in realm_ctx, for the next entry of this
+        # REC (the monitor adds the debug and FP/SVE registers as it leaves).
         ctx.set_gprs(c.gprs)
         ctx.put("sp_el0", mb.get("sp_el0"))
         mem.pack_into(_PC_ST, ctx.base + L.CONTEXT["pc"], c.pc, c.pstate)
-        with self._lock:
-            self._version += 1
-            version = self._version
-        self._snapshots[rec] = (version, ctx.blob())
-        self._loaded[cpu] = (id(rec), version)
         self._ns_ctx[cpu].put("gprs", result.x0)  # the host's X0: RMI_REC_ENTER's result
         del self._running[cpu]
         self._forced_imask.pop(cpu, None)
@@ -284,8 +297,10 @@ class WorldSwitch:
     def forget(self) -> None:
         """A system reset: no REC is running and no snapshot is current."""
         self._running.clear()
-        self._loaded.clear()
-        self._snapshots = weakref.WeakKeyDictionary()
+        with self._lock:
+            self._holder.clear()
+            self._home = weakref.WeakKeyDictionary()
+            self._snapshots = weakref.WeakKeyDictionary()
         self._el2_cache = weakref.WeakKeyDictionary()
         for ctx in self._realm_ctx:
             ctx.clear()
