@@ -16,6 +16,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -23,14 +24,52 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import Figure, report
 
 from cosim.cli_args import OneLineParser, positive_int
-from cosim.config import GptMode, PlatformConfig
+from cosim.config import GptMode, PlatformConfig, ViolationPolicy
 from cosim.host.console import RealmConsole
 from cosim.host.vm import RealmVmConfig
-from cosim.images import baseline, command_param, load_images
+from cosim.images import RealmImages, baseline, command_param, load_images
 from cosim.realm_run import DEFAULT_PARAMS, platform_ram_for, realm_session
 from cosim.trace import Trace
 
 MIB = 1 << 20
+
+
+@dataclass
+class RealmBoot:
+    """One realm boot to /init's marker."""
+
+    seconds: float
+    """From cosim's start (QEMU, monitor, the realm's construction) to the marker."""
+    exits: int
+    """Every exit of the realm to its host (stub_exits included)."""
+    stub_exits: int
+    run_seconds: float
+    python_us_per_exit: float
+
+
+class BootFailed(Exception):
+    pass
+
+
+def boot_realm(images: RealmImages, params: list[str], cpus: int, mem_mib: int,
+               gpt: GptMode) -> RealmBoot:
+    """Boot the realm (then `true`, power off, tear down) and time it."""
+    console = RealmConsole()
+    cfg = PlatformConfig(cpus=cpus, ram_size=platform_ram_for(mem_mib * MIB), gpt=gpt,
+                         on_violation=ViolationPolicy.LOG if gpt == GptMode.PLUGIN
+                         else ViolationPolicy.DEFAULT)
+    vm_cfg = RealmVmConfig(kernel=images.kernel, initrd=images.initrd, cpus=cpus,
+                           mem=mem_mib * MIB, cmdline=" ".join([DEFAULT_PARAMS, *params]))
+    t0 = time.monotonic()
+    session = realm_session(cfg, vm_cfg, console, Trace(history=0), timeout=600)
+    verdict = session.verdict
+    if verdict.init_seconds is None or verdict.result.outcome != "off":
+        raise BootFailed(f"the realm boot (--gpt {gpt.value}) failed: "
+                         f"{verdict.result.outcome} {verdict.result.error}\n{console.tail()}")
+    vm = session.vm
+    exits = vm.stats.enters + vm.stats.stub_exits
+    return RealmBoot((vm.run_started - t0) + verdict.init_seconds, exits, vm.stats.stub_exits,
+                     verdict.result.seconds, vm.stats.run_cpu_seconds / max(exits, 1) * 1e6)
 
 
 def main(argv: list[str]) -> int:
@@ -53,27 +92,16 @@ def main(argv: list[str]) -> int:
             return 1
         plain.append(base.marker_s)
 
-        console = RealmConsole()
-        cfg = PlatformConfig(cpus=args.cpus, ram_size=platform_ram_for(args.mem * MIB),
-                             gpt=GptMode(args.gpt))
-        vm_cfg = RealmVmConfig(kernel=images.kernel, initrd=images.initrd, cpus=args.cpus,
-                               mem=args.mem * MIB,
-                               cmdline=" ".join([DEFAULT_PARAMS, *params]))
-        t0 = time.monotonic()
-        session = realm_session(cfg, vm_cfg, console, Trace(history=0), timeout=600)
-        verdict = session.verdict
-        if verdict.init_seconds is None or verdict.result.outcome != "off":
-            print(f"cosim: the realm boot failed: {verdict.result.outcome} "
-                  f"{verdict.result.error}\n{console.tail()}", file=sys.stderr)
+        try:
+            boot = boot_realm(images, params, args.cpus, args.mem, GptMode(args.gpt))
+        except BootFailed as exc:
+            print(f"cosim: {exc}", file=sys.stderr)
             return 1
-        vm = session.vm
-        to_marker = (vm.run_started - t0) + verdict.init_seconds
-        realm.append(to_marker)
-        all_exits = vm.stats.enters + vm.stats.stub_exits
-        exits.append(all_exits)
-        stub_exits.append(vm.stats.stub_exits)
-        run_s.append(verdict.result.seconds)
-        cpu_per_exit.append(vm.stats.run_cpu_seconds / max(all_exits, 1) * 1e6)
+        realm.append(boot.seconds)
+        exits.append(boot.exits)
+        stub_exits.append(boot.stub_exits)
+        run_s.append(boot.run_seconds)
+        cpu_per_exit.append(boot.python_us_per_exit)
 
     plain_s, realm_s = statistics.median(plain), statistics.median(realm)
     n_exits, seconds = statistics.median(exits), statistics.median(run_s)
