@@ -280,7 +280,7 @@ class WorldSwitch:
         assert isinstance(result, RecExitDecision)
         # Keep everything the CPU saved in realm_ctx, for the next entry of this
         # REC (the monitor adds the debug and FP/SVE registers as it leaves).
-        ctx.set_gprs(c.gprs)
+        mem.pack_into(GPRS_ST, ctx.base + L.CONTEXT["gprs"], *c.gprs)
         ctx.put("sp_el0", mb.get("sp_el0"))
         mem.pack_into(_PC_ST, ctx.base + L.CONTEXT["pc"], c.pc, c.pstate)
         self._ns_ctx[cpu].put("gprs", result.x0)  # the host's X0: RMI_REC_ENTER's result
