@@ -16,8 +16,8 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -34,8 +34,7 @@ from cosim.trace import Trace
 MIB = 1 << 20
 
 
-@dataclass
-class RealmBoot:
+class RealmBoot(NamedTuple):
     """One realm boot to /init's marker."""
 
     seconds: float
