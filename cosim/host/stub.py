@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import greenlet
@@ -99,7 +99,9 @@ class _Request:
     kick: int = 0
     console: tuple[int, int, int, int] | None = None
     """REC_ENTER: (UART page IPA, ConsoleFlag bits, FR value, CR value)."""
-    done: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event | None = None
+    """Set when the result is in, for a thread waiting on it (submit makes it:
+    a host program's requests are resumed by the doorbell and need none)."""
     result: StubResult | None = None
     lost: bool = False
     """The board was reset while the request was in flight."""
@@ -195,7 +197,8 @@ class HostStub:
         if state.current is not None:
             done, state.current = state.current, None
             done.result = self._read_result(state.page, done.console is not None)
-            done.done.set()
+            if done.done is not None:
+                done.done.set()
         state.page = page
         state.ready.set()
         item = self._program_step(state, done)
@@ -320,7 +323,8 @@ class HostStub:
         for state in self._cpus:
             if state.current is not None:
                 state.current.lost = True
-                state.current.done.set()
+                if state.current.done is not None:
+                    state.current.done.set()
             state.current = None
             state.ready.clear()
             state.exited = False
@@ -370,10 +374,12 @@ class HostStub:
             raise HostStubError(f"hoststub on CPU {cpu} has exited")
         if not state.ready.is_set():
             raise HostStubError(f"hoststub on CPU {cpu} is not running (start_secondaries?)")
+        request.done = threading.Event()
         state.requests.put(request)
         return request
 
     def result(self, request: _Request, timeout: float | None = None) -> StubResult:
+        assert request.done is not None, "result() of a request that was not submitted"
         self.machine.wait(request.done, timeout or self.machine.config.call_timeout,
                           f"hoststub {request.op.name} request")
         if request.lost:
