@@ -23,6 +23,7 @@ try:  # Ctrl-C while Python is still importing: no traceback either
     import signal
     from collections.abc import Callable, Iterator, Sequence
     from contextlib import contextmanager
+    from pathlib import Path
     from types import FrameType
 
     from .cli_args import (
@@ -34,7 +35,14 @@ try:  # Ctrl-C while Python is still importing: no traceback either
         regex,
     )
     from .cli_text import ViolationPrinter
-    from .config import REPO_ROOT, ConfigError, GptMode, PlatformConfig, ViolationPolicy
+    from .config import (
+        HOST_CHANNELS,
+        REPO_ROOT,
+        ConfigError,
+        GptMode,
+        PlatformConfig,
+        ViolationPolicy,
+    )
     from .exit_status import ExitStatus
     from .images import command as images_command
     from .machine.errors import MachineError
@@ -85,6 +93,13 @@ def add_platform_args(p: argparse.ArgumentParser) -> None:
                    help="write every event as JSON lines to FILE")
     p.add_argument("--symbols", type=elf_file, action="append", metavar="ELF",
                    help="ELF file whose symbols name PCs in reports (repeatable)")
+    p.add_argument("--firmware", type=readable_file, default=None, metavar="FLASH",
+                   help="boot this EL3 firmware (TF-A + TF-RMM flash image for QEMU virt) "
+                        "instead of our monitor and RMM; the payload is its BL33 "
+                        "(docs/firmware.md)")
+    p.add_argument("--host-channel", choices=list(HOST_CHANNELS), default="sip",
+                   help="how the hoststub asks for work: sip (our monitor's SiP call, "
+                        "default) or poll (a mailbox in shared RAM; always with --firmware)")
 
 
 def platform_config(args: argparse.Namespace) -> PlatformConfig:
@@ -93,6 +108,8 @@ def platform_config(args: argparse.Namespace) -> PlatformConfig:
                          gpt=GptMode.AUTO if args.gpt is None else GptMode(args.gpt))
     if getattr(args, "payload", None) is not None:
         cfg.payload = args.payload
+    cfg.firmware = getattr(args, "firmware", None)
+    cfg.host_channel = getattr(args, "host_channel", "sip")
     cfg.initrd = getattr(args, "initrd", None)
     cfg.bootargs = getattr(args, "append", None)
     for path in args.symbols or []:
@@ -142,6 +159,10 @@ def cmd_realm_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    if args.firmware is not None:
+        print("cosim: the demo shows our RMM at work; with your firmware use `cosim realm run "
+              "--firmware` or `cosim compare` (docs/firmware.md)", file=sys.stderr)
+        return ExitStatus.USAGE
     cfg = platform_config(args)
     with open_trace(args) as trace, ViolationPrinter(trace, sys.stderr) as shown:
         status = ExitStatus.FAILED
@@ -196,6 +217,25 @@ def cmd_trace(args: argparse.Namespace) -> int:
         print(f"cosim: {args.file}: line {cut[0]} is cut short (the run that wrote it ended "
               "mid-line); every event before it was read", file=sys.stderr)
     return ExitStatus.OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare.run import cmd_compare as run
+
+    with open_trace(args) as trace:
+        return run(args, trace)
+
+
+def cmd_firmware_show(args: argparse.Namespace) -> int:
+    from .firmware.command import show
+
+    return show(args.file)
+
+
+def cmd_firmware_pack(args: argparse.Namespace) -> int:
+    from .firmware.command import pack
+
+    return pack(args.file, args.bl33, args.output)
 
 
 def cmd_images(args: argparse.Namespace) -> int:
@@ -260,8 +300,32 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p)
     p.set_defaults(func=cmd_realm_run)
 
-    p = sub.add_parser("bench", help="run a benchmark (smc, gpt, realm, boot, rmm) and print "
-                                     "its figures")
+    from .compare.run import add_arguments as add_compare_arguments
+
+    p = sub.add_parser("compare", help="run the same scenario on our RMM and on your firmware "
+                                       "(TF-A + TF-RMM) and report the differences",
+                       epilog="exit status: 0 no unexplained difference; 1 unexplained "
+                              "differences or a scenario that failed; 2 bad arguments")
+    add_compare_arguments(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("firmware", help="show a firmware flash image's FIP, or put a BL33 in it")
+    fw_sub = p.add_subparsers(dest="firmware_command", metavar="COMMAND",
+                              parser_class=OneLineParser)
+    fw_sub.required = True
+    q = fw_sub.add_parser("show", help="list the images in a flash image's (or a FIP's) FIP")
+    q.add_argument("file", type=readable_file)
+    q.set_defaults(func=cmd_firmware_show)
+    q = fw_sub.add_parser("pack", help="write FLASH with BL33 replaced (default: the hoststub "
+                                       "linked at TF-A's 0x60000000, polling)")
+    q.add_argument("file", type=readable_file, metavar="FLASH")
+    q.add_argument("--bl33", type=readable_file, default=None, metavar="IMAGE",
+                   help="the BL33 to put in (default: build/hoststub-bl33.bin)")
+    q.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    q.set_defaults(func=cmd_firmware_pack)
+
+    p = sub.add_parser("bench", help="run a benchmark (smc, gpt, realm, boot, rmm, channel) "
+                                     "and print its figures")
     p.add_argument("name", help="benchmark name (a file in bench/)")
     p.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     p.set_defaults(func=cmd_bench)

@@ -16,6 +16,10 @@ SUMMARY_LINES = 10
 
 
 def describe_platform(cfg: PlatformConfig) -> str:
+    if cfg.firmware is not None:
+        return (f"cosim: {cfg.cpus} CPU(s), {cfg.ram_size >> 20} MiB RAM, -cpu {cfg.cpu_model}, "
+                f"firmware {cfg.firmware} (its own RMM; GPT: the firmware's, enforced by "
+                "QEMU's granule protection check)")
     why = {GptMode.HW: "QEMU's granule protection check",
            GptMode.PLUGIN: "checked by the TCG plugin after each access",
            GptMode.OFF: "not enforced"}.get(cfg.gpt, "")

@@ -54,6 +54,14 @@ def artefact(*parts: str) -> Path:
     return REPO_ROOT.joinpath(*parts)
 
 
+HOST_CHANNELS = ("sip", "poll")
+
+
+def hoststub_bl33_image() -> Path:
+    """The hoststub linked at TF-A's BL33 address (for --firmware)."""
+    return artefact("images", "build", "hoststub-bl33.bin")
+
+
 def hoststub_image() -> Path:
     """The built hoststub, the default NS payload."""
     return artefact("images", "build", "hoststub.bin")
@@ -107,6 +115,13 @@ class PlatformConfig:
     reboot: bool = True
     """PSCI SYSTEM_RESET reboots the board; False: the calling CPU halts at EL3
     and the monitor's reset_requested is set (`cosim run` ends there)."""
+    host_channel: str = "sip"
+    """How the hoststub asks Python for work: "sip" (HOSTSTUB_NEXT through our
+    monitor) or "poll" (a mailbox in shared NS RAM; see docs/firmware.md)."""
+    firmware: Path | None = None
+    """A user's flash image (TF-A + TF-RMM for QEMU virt) booted with -bios
+    instead of our monitor and Python RMM; the hoststub is its BL33 and uses
+    the polling channel; the GPT is the firmware's own."""
     extra_qemu_args: list[str] = field(default_factory=list)
     symbol_files: list[Path] = field(default_factory=list)
     """ELF files whose symbols name PCs in reports (the hoststub's is added)."""
@@ -148,6 +163,19 @@ class PlatformConfig:
         if self.on_violation == ViolationPolicy.LOG and self.gpt == GptMode.HW:
             raise ConfigError("--on-violation log is for --gpt plugin: in hw mode the access "
                               "never happens, so there is nothing to continue past")
+        if self.host_channel not in HOST_CHANNELS:
+            raise ConfigError(f"host channel must be one of {', '.join(HOST_CHANNELS)}, "
+                              f"not {self.host_channel!r}")
+        if self.firmware is not None:
+            problem = unreadable(self.firmware)
+            if problem is not None:
+                raise ConfigError(f"firmware {self.firmware}: {problem}")
+            if not self.rme:
+                raise ConfigError("--firmware needs a CPU with RME (the firmware's RMM "
+                                  "runs in the Realm world)")
+            if self.gpt != GptMode.AUTO:
+                raise ConfigError("--gpt is for our RMM: with --firmware the GPT is the "
+                                  "firmware's own (QEMU's granule protection check)")
         if self.bootargs is not None and "\0" in self.bootargs:
             raise ConfigError("the kernel command line cannot contain a NUL character")
         if shutil.which(self.qemu) is None and not os.access(self.qemu, os.X_OK):

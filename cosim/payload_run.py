@@ -68,7 +68,10 @@ def _reader_gone(out: IO[str] | None) -> Callable[[], bool]:
 
 def watch(p: Platform, timeout: float | None, out: IO[str] | None = None) -> End:
     """Wait until the run ends; raises the machine's failure if it fails."""
-    assert p.monitor is not None and p.machine is not None and p.guard is not None
+    assert p.machine is not None
+    if p.monitor is None:
+        return _watch_firmware(p, timeout, out)
+    assert p.guard is not None
     output_gone = _reader_gone(out)
     start = time.monotonic()
     next_alive = start + ALIVE_EVERY
@@ -89,6 +92,21 @@ def watch(p: Platform, timeout: float | None, out: IO[str] | None = None) -> End
         if now >= next_alive:
             p.machine.check_alive()
             next_alive = time.monotonic() + ALIVE_EVERY
+
+
+def _watch_firmware(p: Platform, timeout: float | None, out: IO[str] | None) -> End:
+    """--firmware: the user's firmware powers the board off by ending QEMU."""
+    assert p.machine is not None
+    output_gone = _reader_gone(out)
+    start = time.monotonic()
+    while not p.machine.exited.wait(POLL):
+        p.machine.check()
+        if output_gone():
+            return End.OUTPUT_GONE
+        if timeout is not None and time.monotonic() - start >= timeout:
+            return End.TIMEOUT
+    p.machine.check()
+    return End.POWER_OFF
 
 
 def _ended(p: Platform, end: End, name: str, timeout: float | None, seconds: float,

@@ -22,7 +22,15 @@ from .arch.gpt import GptEncoder, PasTable
 from .arch.idregs import stage2_has_lpa2
 from .arch.pas import GRANULE_SHIFT, GRANULE_SIZE, Pas
 from .arch.stage2 import MAX_OA_BITS, MAX_OA_BITS_LPA2
-from .config import ConfigError, GptMode, PlatformConfig, artefact, hoststub_image
+from .config import (
+    ConfigError,
+    GptMode,
+    PlatformConfig,
+    artefact,
+    hoststub_bl33_image,
+    hoststub_image,
+)
+from .host.poll_channel import PollChannel, StubImageError, stub_header, with_channel
 from .host.pool import PagePool
 from .host.rmi import RmiClient
 from .host.stub import HostStub
@@ -45,6 +53,9 @@ from .violations import ViolationGuard
 MIB = 1 << 20
 HOST_POOL_OFFSET = 64 * MIB
 """Where in RAM the host-side page pool starts (below it: payload and its data)."""
+FIRMWARE_STUB_ROOM = 16 * MIB
+"""With --firmware: the pool starts this far above the hoststub (BL33), which
+sits at L.FIRMWARE_BL33_BASE; below it TF-A keeps the DTB and the RMM's memory."""
 
 
 def rmm_config_for(features: CpuFeatures, shape: ContextShape,
@@ -100,6 +111,9 @@ class Platform:
         self._pas_map: mmap.mmap | None = None
         self._ns: NsImages | None = None
         self._ns_dtb = b""
+        self.channel: PollChannel | None = None
+        self._poll_area = 0
+        """The hoststub's polling channel (host_channel "poll", and --firmware)."""
 
     # -- addresses ------------------------------------------------------------------
 
@@ -179,6 +193,9 @@ class Platform:
         cfg.validate()
         for path in self._symbol_files():
             self.symbols.add(path)
+        if cfg.firmware is not None:
+            self._start_firmware()
+            return
         auto = cfg.gpt == GptMode.AUTO
         cfg.gpt = cfg.choose_gpt()
         try:
@@ -196,6 +213,8 @@ class Platform:
         cfg = self.config
         try:
             images = load_ns_images(cfg, self.payload_address, self.dtb_address)
+            if cfg.host_channel == "poll" and self.runs_hoststub:
+                images.payload = self._polling_stub(images.payload)
             self._ns = images
             flags, plugin_args, fds = self._make_gpt()
             boot = BootConfig(
@@ -220,6 +239,8 @@ class Platform:
                                           cfg.bootargs)
             self._attach()
             self.memory.write(self.dtb_address, self._ns_dtb)
+            if self.channel is not None:
+                self.channel.start()
             self.machine.resume()
             self.machine.wait(self.monitor.booted, cfg.start_timeout,  # type: ignore[union-attr]
                               "the monitor's boot report")
@@ -232,9 +253,80 @@ class Platform:
             self.stop()
             raise
 
+    def _polling_stub(self, image: bytes) -> bytes:
+        """The hoststub image set to the polling channel; its poll area is
+        served from now on (see PollChannel)."""
+        try:
+            _channel, area = stub_header(image)
+            image = with_channel(image, L.StubChannel.POLL)
+        except StubImageError as exc:
+            raise ConfigError(f"hoststub: {exc} (run ci/install.sh)") from None
+        self._poll_area = area
+        return image
+
+    def _start_firmware(self) -> None:
+        """Boot the user's firmware (-bios) with the hoststub as its BL33 (or
+        the user's own NS payload, unchanged), and no monitor, Python RMM or
+        GPT of ours: the RMI calls go to the firmware's RMM, the GPT is the
+        firmware's (QEMU's GPC).  The firmware powering the board off (QEMU
+        exits with status 0) is not a failure."""
+        from .firmware.flash import FirmwareError, Flash
+
+        cfg = self.config
+        stub = self.runs_hoststub
+        try:
+            bl33 = (self._polling_stub(hoststub_bl33_image().read_bytes()) if stub
+                    else Path(cfg.payload).read_bytes())
+            flash = Flash.read(Path(cfg.firmware)).with_bl33(bl33)  # type: ignore[arg-type]
+        except FirmwareError as exc:
+            raise ConfigError(str(exc)) from None
+        except OSError as exc:
+            what = "hoststub-bl33" if stub else f"NS payload {cfg.payload}"
+            raise ConfigError(f"{what}: {exc.strerror or exc}"
+                              + (" (run ci/install.sh)" if stub else "")) from None
+        try:
+            self.machine = Machine(
+                cfg, handler=_Deferred(self), bios=flash, blobs=[],
+                trace=self.trace, console_echo=self._console_echo, on_stop=self._release,
+                on_pause=self._on_pause, on_resume=self._on_resume)
+            self.machine.start()
+            self.machine.expect_exit()
+            if stub:
+                self.stub = HostStub(self.machine, cfg.cpus)
+                self.channel = PollChannel(self.stub, self.memory, self._poll_area, cfg.cpus,
+                                           on_error=self._channel_failed)
+                self.channel.start()
+            self.trace.emit("platform", event="firmware", path=str(cfg.firmware),
+                            message="booting the user's firmware; GPT and RMM are its own")
+            self.machine.resume()
+            if self.stub is not None:
+                self.stub.wait_ready(0)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _channel_failed(self, exc: Exception) -> None:
+        assert self.machine is not None
+        self.machine.fail(_as_machine_error(exc))
+
+    @property
+    def firmware_mode(self) -> bool:
+        """Whether a user's firmware runs instead of our monitor and RMM."""
+        return self.config.firmware is not None
+
+    @property
+    def counter_hz(self) -> int:
+        """CNTFRQ_EL0, as the monitor or the polling stub reported it."""
+        if self.monitor is not None and self.monitor.features is not None:
+            return self.monitor.features["cntfrq_el0"] or 1_000_000_000
+        if self.channel is not None and self.channel.counter_hz:
+            return self.channel.counter_hz
+        return 1_000_000_000
+
     def _symbol_files(self) -> list[Path]:
         files = [Path(p) for p in self.config.symbol_files]
-        stub_elf = artefact("images", "build", "hoststub.elf")
+        stub_elf = artefact("images", "build", "hoststub-bl33.elf" if self.firmware_mode
+                            else "hoststub.elf")
         if self.runs_hoststub and stub_elf.exists():
             files.append(stub_elf)
         return files
@@ -257,6 +349,9 @@ class Platform:
         monitor.violation_handler = self.guard.on_plugin_violation
         self.stub = HostStub(self.machine, cfg.cpus)
         monitor.services[L.SipFid.HOSTSTUB_NEXT] = self.stub.on_next
+        if cfg.host_channel == "poll" and self.runs_hoststub:
+            self.channel = PollChannel(self.stub, mem, self._poll_area, cfg.cpus,
+                                       on_error=self._channel_failed)
         monitor.services[L.SipFid.ECHO] = _echo
         self.world = WorldSwitch(mem, self.carveout_base, cfg.cpus, self.trace,
                                  rel2_vbar=self.rel2_vectors_address, rmm=lambda: self.rmm,
@@ -289,6 +384,9 @@ class Platform:
     @property
     def pool(self) -> PagePool:
         """NS RAM the host side may use: from 64 MiB up to the initrd or the DTB."""
+        if self._pool is None and self.firmware_mode:
+            base = L.FIRMWARE_BL33_BASE + FIRMWARE_STUB_ROOM
+            self._pool = PagePool(base, board.RAM_BASE + self.config.ram_size - base)
         if self._pool is None:
             base = board.RAM_BASE + HOST_POOL_OFFSET
             top = self.dtb_address
@@ -313,7 +411,7 @@ class Platform:
         if self.carveout_base <= pa < self.carveout_base + self.config.carveout_size:
             return "carve-out of the monitor and the RMM"
         if self.rmm is None:
-            return "RMM not started"
+            return "the firmware's RMM owns it" if self.firmware_mode else "RMM not started"
         return self.rmm.describe_granule(pa)
 
     def resume(self) -> None:
@@ -368,6 +466,9 @@ class Platform:
             self.guard.close()
         if self.machine is not None:
             self.machine.stop()
+        if self.channel is not None:
+            self.channel.stop()
+            self.channel = None
         if self.gpt is not None and self._pas_map is not None:
             self.gpt = PasTable(board.RAM_BASE, self.config.ram_size)  # drop the shared view
         if self._pas_map is not None:
@@ -387,7 +488,8 @@ class _Deferred:
         self._p = platform
 
     def on_doorbell(self, vcpu: int) -> int:
-        assert self._p.monitor is not None
+        if self._p.monitor is None:  # --firmware: no code of ours runs at EL3
+            raise MachineError(f"vCPU {vcpu} rang the doorbell, but no monitor of ours runs")
         return self._p.monitor.on_doorbell(vcpu)
 
     def on_attack(self, vcpu: int, pc: int, el: int) -> None:

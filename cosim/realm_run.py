@@ -32,6 +32,8 @@ HOST_RAM_EXTRA = 320 * MIB
 """Host RAM beyond the realm's: the host's own pages, shared buffers, RTTs."""
 RSI_TIMEOUT = 60.0
 """A guest that has not shown realm support by then is stopped."""
+FIRMWARE_RAM_EXTRA = 512 * MIB
+"""With --firmware the host's pool starts above the hoststub at 0x60000000."""
 HASH_ALGOS = {"sha256": HashAlgorithm.SHA_256, "sha512": HashAlgorithm.SHA_512}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -106,7 +108,10 @@ def run_realm(args: argparse.Namespace, trace: Trace) -> int:
     cmdline = build_cmdline(args, command, challenge, ours)
 
     pcfg = PlatformConfig(cpus=args.cpus, ram_size=platform_ram_for(args.mem), qemu=args.qemu,
-                          gpt=GptMode(args.gpt or GptMode.AUTO.value))
+                          gpt=GptMode(args.gpt or GptMode.AUTO.value), firmware=args.firmware,
+                          host_channel=args.host_channel)
+    if args.firmware is not None:
+        pcfg.ram_size += FIRMWARE_RAM_EXTRA
     console = RealmConsole(echo=sys.stdout.buffer)
     rpv = bytes.fromhex(args.realm_pv).ljust(64, b"\0") if args.realm_pv else bytes(64)
     vm_cfg = RealmVmConfig(kernel=Path(kernel), initrd=Path(initrd) if initrd else None,
@@ -132,7 +137,9 @@ def run_realm(args: argparse.Namespace, trace: Trace) -> int:
     session = realm_session(pcfg, vm_cfg, console, trace, timeout=args.timeout,
                             input_stream=stdin, report=report, guest=guest,
                             rsi_timeout=args.rsi_timeout,
-                            announce=lambda gpt: _say(f"{header}, GPT {gpt}; kernel {what}"))
+                            announce=lambda gpt: _say(f"{header}, GPT {gpt}; kernel {what}"
+                                                      + (f"; firmware {args.firmware}"
+                                                         if args.firmware else "")))
     return _exit_status(session.verdict)
 
 
@@ -159,7 +166,7 @@ def realm_session(pcfg: PlatformConfig, vm_cfg: RealmVmConfig, console: RealmCon
             p.stub.start_secondaries()  # type: ignore[union-attr]
         vm = RealmVm(p, vm_cfg, console, guest)
         if announce is not None:
-            announce(pcfg.gpt.value)
+            announce("the firmware's (QEMU's GPC)" if pcfg.firmware else pcfg.gpt.value)
         session = Session(p, vm, Verdict(RunResult("error", 0.0)))
         verdict = session.verdict
         try:
@@ -203,13 +210,17 @@ def _check_attestation(verdict: Verdict, text: str, challenge: bytes, vm: RealmV
     except AttestationError as exc:
         verdict.attestation, verdict.attestation_ok = str(exc), False
         return
-    check = check_realm_token(block.token, challenge, vm.rim[:vm.realm.rim_len])
+    firmware = vm.platform.firmware_mode
+    check = check_realm_token(block.token, challenge, vm.rim[:vm.realm.rim_len],
+                              platform_key_known=not firmware)
     if block.challenge != challenge:
         check.problems.append("the guest echoed another challenge")
     verdict.attestation_ok = check.ok
     verdict.attestation = (f"token of {len(block.token)} bytes: "
-                           + ("signatures verified, challenge and RIM match" if check.ok
-                              else "FAILED: " + "; ".join(check.problems)))
+                           + (("realm signature and platform binding verified (the "
+                               "firmware's platform key is unknown here)" if firmware else
+                               "signatures verified") + ", challenge and RIM match"
+                              if check.ok else "FAILED: " + "; ".join(check.problems)))
 
 
 OUTCOMES = {
@@ -297,6 +308,7 @@ def _rpv(text: str) -> str:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from .cli import _cpus
+    from .cli_args import readable_file
 
     p.add_argument("--kernel", type=Path, help="arm64 kernel Image (default: the fetched "
                    "Debian kernel, `cosim images fetch`)")
@@ -312,6 +324,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="realm personalization value (up to 64 bytes, hex)")
     p.add_argument("--gpt", choices=["auto", "hw", "plugin", "off"], default=None,
                    help="granule protection (default: hw when QEMU's CPU has RME)")
+    p.add_argument("--firmware", type=readable_file, default=None, metavar="FLASH",
+                   help="run on this EL3 firmware (TF-A + TF-RMM flash image for QEMU virt) "
+                        "instead of our monitor and RMM (docs/firmware.md)")
+    p.add_argument("--host-channel", choices=["sip", "poll"], default="sip",
+                   help="how the hoststub asks for work (poll: a mailbox in shared RAM; "
+                        "always with --firmware)")
     p.add_argument("--timeout", type=float, default=0.0,
                    help="stop the realm after this many seconds (default: no limit)")
     p.add_argument("--rsi-timeout", type=float, default=RSI_TIMEOUT, metavar="SECONDS",

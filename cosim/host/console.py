@@ -4,7 +4,10 @@ and tests search; what the user types goes into the UART.
 
 On a terminal, input is raw (the guest's shell does the line editing, and
 Ctrl-C goes to the guest); Ctrl-A then x ends the run, as in QEMU.  Input
-from a pipe or file is fed as it comes, without any escape handling."""
+from a pipe or file is fed as it comes, without any escape handling, and its
+end is typed into the guest as Ctrl-D (EOT): the guest's shell then exits and
+the realm powers off, so `cosim realm run </dev/null` (CI, `docker run`
+without -t) ends instead of waiting at a prompt forever."""
 
 from __future__ import annotations
 
@@ -24,6 +27,12 @@ QUIT_KEY = ord("x")
 CAPTURE_LIMIT = 4 << 20
 """Bytes of console output kept for searching (the oldest are dropped)."""
 POLL_INTERVAL = 0.01
+EOT = b"\x04"
+"""What the end of the input stream is typed as (Ctrl-D: end of file for the guest's tty)."""
+EOT_REPEAT = 1.0
+"""Seconds between EOTs after the input ended: Linux's PL011 driver drains the
+receive FIFO when the port starts up, so an EOT typed before the guest reads
+its console would be lost; the guest's shell exits at the first one it reads."""
 
 
 class RealmConsole:
@@ -114,7 +123,11 @@ class RealmConsole:
         escaped = False
         raw = self._saved_tty is not None
         pending = b""
+        ended = False
         while not self._stop_input.is_set():
+            if not pending and ended:
+                self._stop_input.wait(EOT_REPEAT)
+                pending = EOT
             if not pending:
                 ready, _, _ = select.select([fd], [], [], 0.1)
                 if not ready:
@@ -122,9 +135,13 @@ class RealmConsole:
                 try:
                     data = os.read(fd, 256)
                 except OSError:
-                    return
+                    data = b""
                 if not data:
-                    return
+                    # The input ended (a pipe or file, or a terminal hung up): the
+                    # guest sees end of file on its tty, as from a typed Ctrl-D.
+                    ended = True
+                    pending = EOT
+                    continue
                 if raw:
                     out = bytearray()
                     for b in data:

@@ -173,7 +173,7 @@ def _place(config: RealmVmConfig, k: KernelImage, initrd: bytes) -> Placement:
 class RealmVm:
     def __init__(self, platform: Platform, config: RealmVmConfig,
                  console: RealmConsole | None = None, guest: GuestImages | None = None) -> None:
-        if platform.stub is None or platform.monitor is None or platform.monitor.features is None:
+        if platform.stub is None or (platform.monitor is None and not platform.firmware_mode):
             raise RealmVmError("the platform is not running")
         if config.cpus > platform.config.cpus:
             raise RealmVmError(f"{config.cpus} vCPUs need as many host CPUs; the platform has "
@@ -185,7 +185,7 @@ class RealmVm:
         self.memory = platform.memory
         self.stats = VmStats()
         self.rmi = self._counting_rmi(platform.rmi())
-        self.freq = platform.monitor.features["cntfrq_el0"] or 1_000_000_000
+        self.freq = platform.counter_hz
         self.slice_ticks = int(SLICE_SECONDS * self.freq)
         self.idle_cap_ticks = int(IDLE_CAP_SECONDS * self.freq)
         self.ram_base = realm_map.RAM_BASE

@@ -50,6 +50,18 @@ _ATTEST_FAILED_RE = re.compile(rf"^{re.escape(ATTEST_FAILED)} ?(?P<reason>.*?)\s
                                re.MULTILINE)
 
 
+_KERNEL_MESSAGE = re.compile(r"\[ *\d+\.\d{6}\] [^\n]*\n?")
+"""A kernel console message ([seconds.micros] text, to the end of its line), which
+the kernel may print in the middle of a line /init is writing."""
+
+
+def without_kernel_messages(console_text: str) -> str:
+    """The console text without carriage returns and without the kernel's own
+    messages, so that /init's lines are whole again when the kernel printed into
+    them (e.g. `cosim-init: ready[   35.04] ima: ...` then the rest of the line)."""
+    return _KERNEL_MESSAGE.sub("", console_text.replace("\r", ""))
+
+
 class AttestationError(ValueError):
     """The console shows no attestation token, or a malformed one."""
 
@@ -88,8 +100,9 @@ class Attestation(NamedTuple):
 def parse_attestation(console_text: str) -> Attestation:
     """The challenge and the token bytes of the first attestation block in the console
     output.  Raises AttestationError with /init's reason when it reported a failure, or
-    when there is no block or it is malformed.  Carriage returns are ignored."""
-    text = console_text.replace("\r", "")
+    when there is no block or it is malformed.  Carriage returns and the kernel's own
+    messages (which may land inside /init's lines) are ignored."""
+    text = without_kernel_messages(console_text)
     m = _ATTEST_RE.search(text)
     if m is None:
         failed = _ATTEST_FAILED_RE.search(text)
@@ -113,5 +126,5 @@ def parse_attestation(console_text: str) -> Attestation:
 
 def parse_command_status(console_text: str) -> int | None:
     """The exit status of the cosim.cmd command, or None if /init did not report one."""
-    m = COMMAND_EXIT_RE.search(console_text.replace("\r", ""))
+    m = COMMAND_EXIT_RE.search(without_kernel_messages(console_text))
     return int(m.group(1)) if m else None

@@ -94,6 +94,9 @@ def _lines() -> list[str]:
         "CARVEOUT_GPT_OFFSET": L.CARVEOUT_GPT_OFFSET,
         "PERCPU_STACK_TOP": L.PERCPU_STACK_TOP,
         "NS_LOAD_OFFSET": L.NS_LOAD_OFFSET,
+        "STUB_HEADER_OFFSET": L.STUB_HEADER_OFFSET,
+        "STUB_HEADER_MAGIC": L.STUB_HEADER_MAGIC,
+        "FIRMWARE_BL33_BASE": L.FIRMWARE_BL33_BASE,
     }
     lines += [_define(k, v) for k, v in scalars.items()]
     lines += _enum("WORLD", World)
@@ -118,12 +121,14 @@ def _lines() -> list[str]:
     lines += _enum("CONSOLE", L.ConsoleFlag)
     lines += _rec_run_lines()
     lines += _enum("STUB_STATUS", L.StubStatus)
+    lines += _enum("STUB_CHANNEL", L.StubChannel)
     lines += _enum("CTXGROUP", L.CtxGroup)
     scalars2 = {"CTX_MAX_LIST_REGISTERS": L.MAX_LIST_REGISTERS, "CTX_MAX_APRS": L.MAX_APRS,
                 "CTX_MAX_BREAKPOINTS": L.MAX_BREAKPOINTS,
                 "CTX_MAX_WATCHPOINTS": L.MAX_WATCHPOINTS}
     lines += [_define(k, v) for k, v in scalars2.items()]
     for lay in (L.BOOT_CONFIG, L.CARVEOUT_HEADER, L.MAILBOX, L.PERCPU, L.STUB_REQUEST,
+                L.STUB_HEADER, L.POLL_SLOT,
                 L.CONTEXT):
         lines += _layout(lay)
     return lines

@@ -510,6 +510,45 @@ STUB_REQUEST = Layout("STUB", [
 ], size=0x1000)
 
 
+# The hoststub's image header (at STUB_HEADER_OFFSET of the image, after the
+# branch at its entry) says how it reaches Python.  With the SiP channel it
+# calls HOSTSTUB_NEXT, which needs our monitor; with the polling channel it
+# needs no EL3 service at all (so it runs as BL33 under any firmware): it
+# writes the HOSTSTUB_NEXT arguments into its CPU's POLL slot, bumps `call`,
+# and waits until Python has written the request and set `answer` = `call`.
+
+STUB_HEADER_OFFSET = 8
+STUB_HEADER_MAGIC = 0x4255_5453_4D49_5343
+"""b"CSIMSTUB" little-endian: the header is there."""
+
+
+class StubChannel(IntEnum):
+    SIP = 0
+    """SIP HOSTSTUB_NEXT through our monitor's doorbell."""
+    POLL = 1
+    """The mailbox in shared NS RAM, polled by both sides."""
+
+
+STUB_HEADER = Layout("STUB_HEADER", [
+    Field("magic"),
+    Field("channel"),
+    Field("poll_area"),  # address of the POLL slots, one per CPU (from the linker)
+])
+
+POLL_SLOT = Layout("POLL", [
+    Field("call"),  # the stub: answer + 1, once the fields below are written
+    Field("answer"),  # Python: = call, once the next request is in the page
+    Field("page"),  # the HOSTSTUB_NEXT arguments x1..x3
+    Field("entry"),
+    Field("cpu"),
+    Field("cntfrq"),  # CNTFRQ_EL0, for Python's timer arithmetic
+], size=64)
+
+FIRMWARE_BL33_BASE = 0x6000_0000
+"""Where TF-A's qemu platform loads BL33 from its FIP (NS_IMAGE_OFFSET, RAM
+base + 512 MiB): the link address of the hoststub-bl33 image."""
+
+
 class StubStatus(IntEnum):
     OK = 0
     FAULT = 1

@@ -1,8 +1,13 @@
 #include "cosim_layout.h"
+/* Linked where our monitor enters the NS payload, or (hoststub-bl33, with
+ * -DSTUB_BASE=FIRMWARE_BL33_BASE) where TF-A's qemu platform loads BL33. */
+#ifndef STUB_BASE
+#define STUB_BASE (COSIM_RAM_BASE + NS_LOAD_OFFSET)
+#endif
 ENTRY(_start)
 SECTIONS
 {
-    . = COSIM_RAM_BASE + NS_LOAD_OFFSET;
+    . = STUB_BASE;
     .text : { *(.text.boot) *(.text*) }
     .rodata : { *(.rodata*) }
     .data : { *(.data*) }

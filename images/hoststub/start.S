@@ -4,17 +4,35 @@
  * with the arm64 Linux boot protocol: EL2h, MMU off, x0 = DTB on the boot
  * CPU; secondaries come through PSCI CPU_ON at secondary_entry with
  * x0 = the context id, which Python sets to the CPU index.
+ *
+ * The same image runs as BL33 under a third-party EL3 firmware (TF-A):
+ * then it reaches Python through the polling channel (stub.c), which needs
+ * no SMC of ours.  Python reads the header below from the image file and
+ * patches its channel word before the image is loaded.
  */
 #include "arch.h"
 #include "cosim_layout.h"
 #include "accessors.S.h"
 
 #define STACK_SIZE 0x2000
+#ifndef STUB_DEFAULT_CHANNEL
+#define STUB_DEFAULT_CHANNEL STUB_CHANNEL_SIP
+#endif
 #define CPTR_EL2_NVHE 0x33ff   /* RES1 bits and TZ (SVE trapped); TFP = 0 */
 
     .section .text.boot, "ax"
     .global _start
 _start:
+    b       boot_entry
+
+    .balign 8                       /* at STUB_HEADER_OFFSET: the STUB_HEADER layout */
+    .global stub_header
+stub_header:
+    .quad   STUB_HEADER_MAGIC
+    .quad   STUB_DEFAULT_CHANNEL
+    .quad   poll_area
+
+boot_entry:
     mov     x19, #0
     b       common_entry
 

@@ -3,7 +3,12 @@
  * SiP call HOSTSTUB_NEXT (x1 = its request page, x2 = the secondary entry
  * point, x3 = its CPU index), executes it, records the result in the same
  * page and asks again.  Only EL3 may ring the doorbell, so the stub reaches
- * Python through an SMC that the monitor forwards.
+ * Python through an SMC that the monitor forwards (the SiP channel).
+ *
+ * The polling channel asks the same question without any SMC of ours, so the
+ * stub also runs as BL33 under another EL3 firmware: the arguments go into
+ * this CPU's slot of poll_area (layout POLL), `call` is bumped, and the stub
+ * waits until Python has written the request and set `answer` to `call`.
  */
 #include "arch.h"
 #include "cosim_layout.h"
@@ -16,6 +21,9 @@
 #define REQ_BATCH(r) ((u64 *)((u64)(r) + STUB_BATCH_OFF))
 
 #define GICR_SGI_FRAME 0x10000
+#define GICD_CTLR 0x0000
+#define GICD_CTLR_RWP BIT(31)
+#define GICD_CTLR_NS_ENABLE (BIT(0) | BIT(1) | BIT(4))
 #define GICR_ISENABLER0 0x0100
 #define ICC_SRE_SRE BIT(0)
 #define ICC_SRE_ENABLE BIT(3)
@@ -25,6 +33,10 @@
 #define REALM_VTIMER_PPI 27 /* the realm's EL1 timers: their interrupts make it exit */
 #define REALM_PTIMER_PPI 30
 #define MAINTENANCE_PPI 25  /* GIC virtual interface maintenance (ICH_HCR_EL2.UIE...) */
+#define POLL_SPINS 64       /* polls before the stub starts sleeping between them */
+#define POLL_SLEEP_MIN_HZ 50000 /* first sleep: 20 us ... */
+#define POLL_SLEEP_MAX_HZ 1000  /* ... doubling up to 1 ms */
+#define POLL(cpu, field) (*(volatile u64 *)((u64)&poll_area[cpu] + POLL_##field##_OFF))
 
 struct fault {
     u64 pending, esr, far, elr;
@@ -33,6 +45,11 @@ struct fault {
 u8 stub_stacks[COSIM_MAX_CPUS * 0x2000] __attribute__((aligned(16)));
 static u8 pages[COSIM_MAX_CPUS][STUB_SIZE] __attribute__((aligned(4096)));
 static struct fault faults[COSIM_MAX_CPUS];
+struct poll_slot {
+    u8 bytes[POLL_SIZE];
+} __attribute__((aligned(POLL_SIZE)));
+struct poll_slot poll_area[COSIM_MAX_CPUS];
+extern volatile u64 stub_header[];
 
 void secondary_entry(void);
 void stub_smc(const u64 *in, u64 *out);
@@ -87,6 +104,19 @@ static void gic_host_init(u64 cpu)
 {
     write_sysreg(icc_sre_el2, read_sysreg(icc_sre_el2) | ICC_SRE_SRE | ICC_SRE_ENABLE);
     isb();
+    /* Our monitor sets these at EL3; another firmware (TF-A) leaves them to
+     * the NS world, as Linux expects: the priority mask open, Non-secure
+     * Group 1 on in the CPU interface and in the distributor (GICD_CTLR's
+     * Non-secure view: EnableGrp1, EnableGrp1A, ARE_NS; then wait for RWP). */
+    write_sysreg(icc_pmr_el1, 0xff);
+    write_sysreg(icc_igrpen1_el1, 1);
+    isb();
+    if (cpu == 0) {
+        mmio_write32(COSIM_GICD_BASE + GICD_CTLR,
+                     mmio_read32(COSIM_GICD_BASE + GICD_CTLR) | GICD_CTLR_NS_ENABLE);
+        while (mmio_read32(COSIM_GICD_BASE + GICD_CTLR) & GICD_CTLR_RWP)
+            ;
+    }
     u64 sgi = COSIM_GICR_BASE + cpu * COSIM_GICR_STRIDE + GICR_SGI_FRAME;
     mmio_write32(sgi + GICR_ISENABLER0, (u32)(BIT(KICK_SGI) | BIT(HYP_TIMER_PPI) |
                                               BIT(REALM_VTIMER_PPI) | BIT(REALM_PTIMER_PPI) |
@@ -148,6 +178,38 @@ static void wait_for_interrupt(u64 deadline)
     while (!(read_sysreg(isr_el1) & ISR_EL1_I))
         wfi();
     hyp_timer_off();
+}
+
+/*
+ * The polling channel's HOSTSTUB_NEXT.  Python watches `call` from another
+ * host thread; between polls the stub first yields (QEMU ends the vCPU's
+ * time slice on YIELD) and then sleeps in WFI with CNTHP armed, for 20 us
+ * doubling up to 1 ms, so an idle wait costs the host little.  While an
+ * interrupt is pending (a kick meant for the next WAIT, which acknowledges
+ * it) WFI would not sleep, so the stub only yields.  The DSBs order the
+ * request page and the slot against `call` and `answer` (Arm ARM B2.3).
+ */
+static void poll_next(u64 cpu, volatile u8 *page)
+{
+    u64 freq = read_sysreg(cntfrq_el0);
+    u64 sleep = freq / POLL_SLEEP_MIN_HZ, sleep_max = freq / POLL_SLEEP_MAX_HZ;
+    POLL(cpu, PAGE) = (u64)page;
+    POLL(cpu, ENTRY) = (u64)secondary_entry;
+    POLL(cpu, CPU) = cpu;
+    POLL(cpu, CNTFRQ) = freq;
+    u64 call = POLL(cpu, ANSWER) + 1;
+    dsb(ish);
+    POLL(cpu, CALL) = call;
+    for (u64 polls = 0; POLL(cpu, ANSWER) != call; polls++) {
+        if (polls < POLL_SPINS || (read_sysreg(isr_el1) & ISR_EL1_I)) {
+            __asm__ volatile("yield" ::: "memory");
+            continue;
+        }
+        wait_for_interrupt(physical_counter() + sleep);
+        if (sleep < sleep_max)
+            sleep *= 2;
+    }
+    dsb(ish);
 }
 
 static void smc_batch(volatile u8 *r, u64 *ret)
@@ -363,7 +425,10 @@ void stub_main(u64 cpu)
         pl011_puts(COSIM_UART_NS_BASE, "hoststub: ready\n");
     }
     for (;;) {
-        stub_smc4(SIP_HOSTSTUB_NEXT, (u64)r, (u64)secondary_entry, cpu);
+        if (stub_header[STUB_HEADER_CHANNEL_OFF / 8] == STUB_CHANNEL_POLL)
+            poll_next(cpu, r);
+        else
+            stub_smc4(SIP_HOSTSTUB_NEXT, (u64)r, (u64)secondary_entry, cpu);
         if (REQ(r, OP) == STUB_OP_EXIT)
             return;
         execute(r, &faults[cpu]);

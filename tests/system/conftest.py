@@ -79,6 +79,21 @@ def no_leftovers() -> Iterator[None]:
 
 
 @pytest.fixture
+def firmware_image() -> Path:
+    """The user's firmware flash image (TF-A + TF-RMM for QEMU virt, see
+    docs/firmware.md) named by COSIM_FIRMWARE; tests that need it are skipped
+    when it is not set.  make_platform(firmware=firmware_image) boots it."""
+    value = os.environ.get("COSIM_FIRMWARE", "")
+    if not value:
+        pytest.skip("COSIM_FIRMWARE is not set: no third-party firmware to compare with "
+                    "(docs/firmware.md says how to build TF-A + TF-RMM for QEMU)")
+    path = Path(value)
+    if not path.is_file():
+        pytest.fail(f"COSIM_FIRMWARE={value} is not a file")
+    return path
+
+
+@pytest.fixture
 def make_platform(request: pytest.FixtureRequest) -> Iterator:
     """Start platforms with the given config fields; all are stopped at the end
     (and their traces kept when the test failed, see save_failure_traces)."""

@@ -159,6 +159,17 @@ def test_a_kernel_without_realm_support_is_detected() -> None:
     assert re.search(r"granules delegated: [\d,]+ at peak, 0 at the end", proc.stderr)
 
 
+def test_closed_input_ends_the_shell_and_the_run(images: RealmImages) -> None:
+    """No command and no terminal (CI, `docker run` without -t): the end of the
+    input reaches the guest's shell as end of file, the shell exits, /init
+    powers the realm off, and the run ends with status 0 instead of waiting."""
+    proc = cosim("realm", "run", "--cpus", "1", "--no-attest", "--params", "quiet")
+    assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
+    assert "cosim-init: shell exited" in proc.stdout
+    assert "PSCI SYSTEM_OFF" in proc.stderr
+    assert re.search(r"granules delegated: [\d,]+ at peak, 0 at the end", proc.stderr)
+
+
 def test_guest_crash_ends_the_run_and_tears_down(images: RealmImages) -> None:
     """A kernel panic (panic=-1 makes the guest ask for a reset at once) ends
     the run with a failure status, and still every granule comes back."""

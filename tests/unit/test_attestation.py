@@ -277,3 +277,29 @@ def test_cli_verify_token(
     assert "token verification FAILED" in capsys.readouterr().err
     assert cli.main(["verify-token", str(tmp_path / "missing.cbor")]) == 2
     assert "missing.cbor: No such file or directory" in capsys.readouterr().err
+
+
+def test_realm_part_checked_without_the_platform_key(realm_and_token) -> None:
+    """A user's firmware signs the platform token with a key we do not have:
+    then the realm token's signature, claims and binding are still checked."""
+    from cosim.host.attest import check_realm_token
+    from cosim.rmm.abi import CcaTokenKey
+
+    _, token = realm_and_token
+    rim = verify_token(token).realm.initial_measurement
+    assert check_realm_token(token, CHALLENGE, rim, platform_key_known=False).ok
+    outer = cbor2.loads(token).value
+    platform_raw, realm_raw = outer[CcaTokenKey.PLATFORM], outer[CcaTokenKey.REALM]
+
+    def flip_last(part: bytes) -> bytes:
+        at = token.index(part) + len(part) - 1
+        return token[:at] + bytes([token[at] ^ 1]) + token[at + 1:]
+
+    bad_platform = flip_last(platform_raw)
+    assert not check_realm_token(bad_platform, CHALLENGE, rim).ok
+    assert check_realm_token(bad_platform, CHALLENGE, rim, platform_key_known=False).ok
+    bad_realm = flip_last(realm_raw)
+    check = check_realm_token(bad_realm, CHALLENGE, rim, platform_key_known=False)
+    assert not check.ok and "realm token" in check.problems[0]
+    wrong = check_realm_token(token, bytes(64), rim, platform_key_known=False)
+    assert wrong.problems == ["the token answers another challenge"]

@@ -55,9 +55,21 @@ def one_line_error(capsys) -> str:
     (["bench", "smc", "--rmi-calls", "0"], "--rmi-calls: must be at least 1, not 0"),
     (["bench", "smc", "--rmi-calls", "-5"], "--rmi-calls: must be at least 1, not -5"),
     (["bench", "gpt", "--passes", "-1"], "--passes: must be at least 1, not -1"),
-    (["bench", "_report"], "no benchmark '_report' (available: boot, gpt, realm, rmm, smc)"),
+    (["bench", "_report"],
+     "no benchmark '_report' (available: boot, channel, gpt, realm, rmm, smc)"),
     (["bench", "bench/smc.py"], "no benchmark 'bench/smc.py'"),
     (["bench", "../bench/smc"], "no benchmark '../bench/smc'"),
+    (["run", "--firmware", "/nonexistent.bin"], "/nonexistent.bin: No such file or directory"),
+    (["run", "--firmware", "/etc/hostname"], "/etc/hostname holds no FIP"),
+    (["run", "--host-channel", "mail"], "invalid choice: 'mail'"),
+    (["compare", "--firmware", "/etc/hostname"], "/etc/hostname holds no FIP"),
+    (["compare", "--firmware", "/etc/hostname", "--scenario", "boot"], "invalid choice"),
+    (["firmware", "show", "/etc/hostname"], "/etc/hostname holds no FIP"),
+    (["firmware", "pack", "/etc/hostname", "-o", "/tmp/x.bin"], "/etc/hostname holds no FIP"),
+    (["realm", "run", "--firmware", "/nonexistent.bin"], "/nonexistent.bin: No such file"),
+    (["demo", "--firmware", "/etc/hostname"], "the demo shows our RMM at work"),
+    (["run", "--firmware", "/etc/hostname", "--gpt", "plugin"], "--gpt is for our RMM"),
+    (["run", "--firmware", "/etc/hostname", "--no-rme"], "--firmware needs a CPU with RME"),
 ])
 def test_usage_errors(argv, message, capsys, tmp_path: Path) -> None:
     if argv[:2] == ["trace", "x"]:

@@ -14,7 +14,8 @@ from cosim.monitor import layout as L
 
 BUILT_HEADER = REPO_ROOT / "build" / "include" / "cosim_layout.h"
 ELVES = [REPO_ROOT / "images" / "build" / "monitor.elf",
-         REPO_ROOT / "images" / "build" / "hoststub.elf"]
+         REPO_ROOT / "images" / "build" / "hoststub.elf",
+         REPO_ROOT / "images" / "build" / "hoststub-bl33.elf"]
 
 
 def elf_symbols(path: Path) -> dict[str, int]:
@@ -82,3 +83,22 @@ def test_hint_encodings() -> None:
     assert P.hint_encoding(0) == 0xD503201F  # NOP
     assert P.hint_encoding(1) == 0xD503203F  # YIELD
     assert P.WORLD_MARK_INSN_BASE == P.hint_encoding(0x78)
+
+
+@pytest.mark.parametrize("name, base, channel", [
+    ("hoststub", None, L.StubChannel.SIP),
+    ("hoststub-bl33", L.FIRMWARE_BL33_BASE, L.StubChannel.POLL),
+])
+def test_hoststub_images_carry_their_header(name: str, base: int | None,
+                                            channel: L.StubChannel) -> None:
+    """The header Python reads from the image file names the channel the image
+    starts with and the poll area the linker placed."""
+    from cosim.host.poll_channel import stub_header
+    from cosim.machine import board
+
+    syms = elf_symbols(REPO_ROOT / "images" / "build" / f"{name}.elf")
+    image = (REPO_ROOT / "images" / "build" / f"{name}.bin").read_bytes()
+    assert syms["_start"] == (base if base is not None else board.RAM_BASE + L.NS_LOAD_OFFSET)
+    assert syms["stub_header"] == syms["_start"] + L.STUB_HEADER_OFFSET
+    assert stub_header(image) == (channel, syms["poll_area"])
+    assert syms["poll_area"] % L.POLL_SLOT.size == 0

@@ -228,3 +228,35 @@ def test_kernel_image_missing(tmp_path: Path) -> None:
         KernelImage.load(tmp_path / "nope")
     with pytest.raises(KernelImageError, match="directory"):
         KernelImage.load(tmp_path)
+
+
+def test_console_input_end_is_typed_as_ctrl_d_until_the_guest_reads_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Input from a pipe reaches the UART as it comes; its end becomes EOT
+    (Ctrl-D), typed again while the run lasts, so a guest shell that lost the
+    first one to its driver's FIFO drain still sees end of file."""
+    import os
+    import threading
+
+    from cosim.host import console as C
+
+    monkeypatch.setattr(C, "EOT_REPEAT", 0.01)
+    uart_lock, got, enough = threading.Lock(), bytearray(), threading.Event()
+
+    def feed(data: bytes) -> int:
+        with uart_lock:
+            got.extend(data[:1])        # a FIFO that takes one byte at a time
+            if got.count(C.EOT) >= 3:
+                enough.set()
+        return 1
+
+    r, w = os.pipe()
+    os.write(w, b"uname\n")
+    os.close(w)
+    cons = C.RealmConsole()
+    with os.fdopen(r, "rb") as stream:
+        cons.start_input(stream, feed, lambda: 1)
+        assert enough.wait(10), bytes(got)
+        cons.close()
+    assert bytes(got).startswith(b"uname\n" + C.EOT), bytes(got)
+    assert set(bytes(got)[6:]) == {4}

@@ -76,6 +76,20 @@ def test_parse_attestation() -> None:
     assert (got_challenge, got_token) == (challenge, token)
 
 
+def test_kernel_messages_inside_init_lines_are_ignored() -> None:
+    """The kernel prints when it likes, also into the middle of a line /init
+    writes (seen: `challenge <hex>[   35.116888] evm: ...` then the newline)."""
+    challenge, token = bytes(range(64)), bytes(range(200))
+    text = _console(challenge, token).replace(
+        challenge.hex() + "\r\n",
+        challenge.hex() + "[   35.116888] evm: security.SMACK64 (disabled)\r\n\r\n")
+    text = text.replace(protocol.INIT_MARKER + "\r\n", protocol.INIT_MARKER
+                        + "[   35.046047] ima: No TPM chip found!\r\n\r\n")
+    text += "cosim-init: command exited with status 3[  40.000001] reboot\r\n\r\n"
+    assert parse_attestation(text) == (challenge, token)
+    assert protocol.parse_command_status(text) == 3
+
+
 def test_parse_attestation_failure_reason() -> None:
     text = (f"{ATTEST_CHALLENGE} {'ab' * 64}\n{ATTEST_FAILED} mkdir /sys/kernel/config/tsm/"
             "report/cosim.1: No such device or address\n")
