@@ -13,6 +13,7 @@ import mmap
 import os
 import struct
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -155,6 +156,14 @@ class GuestMemory:
     def write_u64s(self, pa: int, values: Sequence[int] | Iterable[int]) -> None:
         vals = [v & 0xFFFF_FFFF_FFFF_FFFF for v in values]
         _u64s(len(vals)).pack_into(self._buf, self._offset(pa, 8 * len(vals)), *vals)
+
+    def unpack_from(self, st: struct.Struct, pa: int) -> tuple[Any, ...]:
+        """A whole precompiled structure at `pa`, in one call."""
+        return st.unpack_from(self._buf, self._offset(pa, st.size))
+
+    def pack_into(self, st: struct.Struct, pa: int, *values: Any) -> None:
+        """Write a whole precompiled structure at `pa` straight into memory."""
+        st.pack_into(self._buf, self._offset(pa, st.size), *values)
 
     def read_uint(self, pa: int, size: int) -> int:
         """Read an unsigned little-endian integer of 1, 2, 4 or 8 bytes."""

@@ -25,6 +25,8 @@ Descriptor formats (VTCR_EL2.DS selects one for the whole walk):
 
 from __future__ import annotations
 
+import functools
+
 GRANULE_SHIFT = 12
 ENTRIES_PER_TABLE = 512
 TABLE_INDEX_BITS = 9
@@ -198,6 +200,7 @@ def start_level_min_pa_bits(start_level: int) -> int:
     return {-1: 52, 0: 44}.get(start_level, 0)
 
 
+@functools.cache
 def start_table_entries(ipa_bits: int, start_level: int) -> int:
     """Entries of the starting level (all concatenated tables together) that
     cover an `ipa_bits` input address space; fewer than 512 when the space is

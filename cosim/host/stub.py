@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import greenlet
@@ -72,6 +72,10 @@ class StubResult:
     """REC_ENTER and WAIT: physical interrupts acknowledged afterwards."""
     done: int = 0
     """SMC_BATCH: how many SMCs ran."""
+    console: bytes = b""
+    """REC_ENTER: the console bytes the stub collected (ConsoleFlag.DR_WRITE)."""
+    console_exits: int = 0
+    """REC_ENTER: realm exits the stub completed itself (the console fast path)."""
 
     @property
     def faulted(self) -> bool:
@@ -93,7 +97,11 @@ class _Request:
     args2: tuple[int, ...] = ()
     batch: Sequence[Sequence[int]] = ()
     kick: int = 0
-    done: threading.Event = field(default_factory=threading.Event)
+    console: tuple[int, int, int, int] | None = None
+    """REC_ENTER: (UART page IPA, ConsoleFlag bits, FR value, CR value)."""
+    done: threading.Event | None = None
+    """Set when the result is in, for a thread waiting on it (submit makes it:
+    a host program's requests are resumed by the doorbell and need none)."""
     result: StubResult | None = None
     lost: bool = False
     """The board was reset while the request was in flight."""
@@ -188,8 +196,9 @@ class HostStub:
         done: _Request | None = None
         if state.current is not None:
             done, state.current = state.current, None
-            done.result = self._read_result(state.page)
-            done.done.set()
+            done.result = self._read_result(state.page, done.console is not None)
+            if done.done is not None:
+                done.done.set()
         state.page = page
         state.ready.set()
         item = self._program_step(state, done)
@@ -225,6 +234,10 @@ class HostStub:
             mem.write_u64s(page + s["args2"],
                            [*item.args2, *[0] * (SMC_REGS - len(item.args2))])
         mem.write_u64(page + s["kick"], item.kick)
+        if item.console is not None:
+            mem.write_u64s(page + s["console_ipa"], item.console)
+        elif item.op == L.StubOp.REC_ENTER:
+            mem.write_u64(page + s["console_flags"], 0)
         if item.batch:
             regs = L.STUB_BATCH_REGS
             mem.write_u64s(page + s["batch"], [v for smc in item.batch
@@ -232,13 +245,19 @@ class HostStub:
         state.current = item
         return (0,)
 
-    def _read_result(self, base: int) -> StubResult:
+    def _read_result(self, base: int, console: bool = False) -> StubResult:
         s = L.STUB_REQUEST
         mem = self.memory
         status, ret = mem.read_u64(base + s["status"]), mem.read_u64s(base + s["ret"], SMC_REGS)
         if status == L.StubStatus.OK:
             ticks, _kick, irqs, done = mem.read_u64s(base + s["ticks"], 4)
-            return StubResult(L.StubStatus.OK, ret, ticks=ticks, irqs=irqs, done=done)
+            result = StubResult(L.StubStatus.OK, ret, ticks=ticks, irqs=irqs, done=done)
+            if console:
+                n, result.console_exits = mem.read_u64s(base + s["console_len"], 2)
+                if n:
+                    result.console = mem.read(base + s["console_buf"],
+                                              min(n, L.STUB_CONSOLE_MAX))
+            return result
         esr, far, elr, ticks = mem.read_u64s(base + s["fault_esr"], 4)
         return StubResult(L.StubStatus(status), ret, fault_esr=esr, fault_far=far,
                           fault_elr=elr, ticks=ticks)
@@ -304,7 +323,8 @@ class HostStub:
         for state in self._cpus:
             if state.current is not None:
                 state.current.lost = True
-                state.current.done.set()
+                if state.current.done is not None:
+                    state.current.done.set()
             state.current = None
             state.ready.clear()
             state.exited = False
@@ -354,10 +374,12 @@ class HostStub:
             raise HostStubError(f"hoststub on CPU {cpu} has exited")
         if not state.ready.is_set():
             raise HostStubError(f"hoststub on CPU {cpu} is not running (start_secondaries?)")
+        request.done = threading.Event()
         state.requests.put(request)
         return request
 
     def result(self, request: _Request, timeout: float | None = None) -> StubResult:
+        assert request.done is not None, "result() of a request that was not submitted"
         self.machine.wait(request.done, timeout or self.machine.config.call_timeout,
                           f"hoststub {request.op.name} request")
         if request.lost:
@@ -418,13 +440,17 @@ class HostStub:
         return res, res.ticks
 
     def rec_enter(self, rec: int, run: int, cpu: int = 0, kick: int = 0,
-                  slice_end: int = 0) -> StubResult:
+                  slice_end: int = 0,
+                  console: tuple[int, int, int, int] | None = None) -> StubResult:
         """RMI_REC_ENTER(rec, run) from the CPU, sending the kick SGI to the CPUs
         in `kick` first, with the EL2 timer armed for CNTPCT_EL0 = `slice_end`
         (0: none) so that the realm exits by then; pending interrupts are
-        acknowledged after it returns."""
+        acknowledged after it returns.  With `console` = (UART page IPA,
+        ConsoleFlag bits, FR, CR) the stub completes those PL011 accesses
+        itself and enters the realm again (the result's `console` bytes and
+        `console_exits`)."""
         return self.call(_Request(L.StubOp.REC_ENTER, args=(RmiFid.REC_ENTER, rec, run),
-                                  kick=kick, value=slice_end), cpu)
+                                  kick=kick, value=slice_end, console=console), cpu)
 
     def wait(self, deadline: int = 0, cpu: int = 0, kick: int = 0) -> StubResult:
         """Idle the CPU in WFI until an interrupt: a kick, or CNTPCT_EL0 reaching

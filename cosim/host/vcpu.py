@@ -39,6 +39,7 @@ from ..rmm.abi import (
     RmiStatus,
 )
 from ..rmm.structs import RmiRecEnter, RmiRecExit, RmiRecRun
+from . import realm_map
 from .realm import HostRec
 from .rmi import RmiError
 
@@ -62,6 +63,8 @@ NUM_GPRS = 31
 SGI_SYSREGS = frozenset({ICC_SGI1R_EL1, ICC_ASGI1R_EL1, ICC_SGI0R_EL1})
 MPIDR_AFFINITY = 0xFF_00FF_FFFF
 RSI_HOST_CALL_ECHO = "host call"
+CONSOLE_FAST = "mmio: PL011 UART (in the hoststub)"
+PAGE_OFFSET = 0xFFF
 
 
 class VcpuError(RuntimeError):
@@ -90,6 +93,10 @@ class Vcpu:
         self._x0: int | None = None
         self._timers = (0, 0, 0, 0)
         self.enters = 0
+        """RMI_REC_ENTER calls that returned to this loop (exits Python handled)."""
+        self.stub_exits = 0
+        """Exits the hoststub completed itself (the console fast path)."""
+        self._uart_ipa = (realm_map.UART_BASE | vm.realm.shared_bit) & ~PAGE_OFFSET
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -119,10 +126,17 @@ class Vcpu:
             mem.write_u64(run + OFF_ENTER_GPRS, self._x0)
         self._x0 = None
         mem.write_u64s(run + OFF_ENTER_HCR, [hcr, *lrs])
+        flags, fr, cr = vm.uart.fast_path()
         res = vm.stub.rec_enter(self.rec.pa, run, cpu=cpu, kick=vm.take_kicks(cpu),
-                                slice_end=self.ticks + vm.slice_ticks)
+                                slice_end=self.ticks + vm.slice_ticks,
+                                console=(self._uart_ipa, flags, fr, cr))
         self.ticks = res.ticks
         self.enters += 1
+        if res.console_exits:
+            self.stub_exits += res.console_exits
+            self.exits[CONSOLE_FAST] += res.console_exits
+            if res.console:
+                vm.uart.transmitted(res.console)
         x0 = res.ret[0]
         if x0 != 0:
             self._enter_failed(x0)

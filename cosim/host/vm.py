@@ -102,6 +102,9 @@ class VmStats:
     rsi: Counter[str] = field(default_factory=Counter)
     backed: int = 0
     enters: int = 0
+    """RMI_REC_ENTER returns the VMM handled (exits that reached Python)."""
+    stub_exits: int = 0
+    """Exits the hoststub completed without Python (the console fast path)."""
     run_cpu_seconds: float = 0.0
     """CPU time of this process (every thread) while the realm ran."""
 
@@ -407,6 +410,7 @@ class RealmVm:
         for v in self.vcpus:
             self.stats.exits.update(v.exits)
             self.stats.enters += v.enters
+            self.stats.stub_exits += v.stub_exits
         if self.platform.rmm is not None:
             self.stats.rsi.update(self.platform.rmm.rsi_counts)
         return result

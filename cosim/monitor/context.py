@@ -8,6 +8,7 @@ ID registers and written into the carve-out header at boot.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from ..memory import GuestMemory
@@ -104,6 +105,10 @@ SPAN_WORDS = (L.CONTEXT[SPAN_LAST] - SPAN_START) // 8 + 1
 GIC status registers: read and written in one go."""
 
 
+GPRS_ST = struct.Struct("<31Q")
+"""X0..X30 of a context or mailbox frame."""
+
+
 def span_index(name: str) -> int:
     return (L.CONTEXT[name] - SPAN_START) // 8
 
@@ -114,7 +119,8 @@ class CpuContext:
     def __init__(self, memory: GuestMemory, base: int) -> None:
         self.memory = memory
         self.base = base
-        self._span = base + SPAN_START
+        self.span_base = base + SPAN_START
+        self._span = self.span_base
 
     def read_span(self) -> list[int]:
         """Every system register of the context, indexed by span_index()."""

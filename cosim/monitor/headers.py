@@ -13,10 +13,19 @@ import sys
 from enum import IntEnum
 from pathlib import Path
 
+from ..arch import esr as E
 from ..arch.pas import World
 from ..machine import board as B
 from ..machine import plugin_protocol as P
-from ..rmm.abi import PsciFid, RsiFid
+from ..rmm.abi import (
+    REC_ENTER_EMUL_MMIO,
+    REC_ENTER_INJECT_SEA,
+    REC_ENTER_RIPAS_RESPONSE,
+    PsciFid,
+    RecExitReason,
+    RsiFid,
+)
+from ..rmm.structs import RmiRecEnter, RmiRecExit, RmiRecRun
 from . import layout as L
 
 _BANNER = (
@@ -106,8 +115,11 @@ def _lines() -> list[str]:
     lines += _enum("REALM_STATUS", L.RealmStatus)
     lines += [_define(n, getattr(L, n)) for n in
               ("REALMSTUB_IPA", "REALMSTUB_NEXT", "REALMSTUB_MARKED", "REALMSTUB_LOOP",
-               "STUB_BATCH_MAX", "STUB_BATCH_REGS", "KICK_SGI", "HYP_TIMER_PPI")]
+               "STUB_BATCH_MAX", "STUB_BATCH_REGS", "KICK_SGI", "HYP_TIMER_PPI",
+               "STUB_CONSOLE_MAX")]
     lines += _enum("STUB_OP", L.StubOp)
+    lines += _enum("CONSOLE", L.ConsoleFlag)
+    lines += _rec_run_lines()
     lines += _enum("STUB_STATUS", L.StubStatus)
     lines += _enum("STUB_CHANNEL", L.StubChannel)
     lines += _enum("CTXGROUP", L.CtxGroup)
@@ -120,6 +132,35 @@ def _lines() -> list[str]:
                 L.CONTEXT):
         lines += _layout(lay)
     return lines
+
+
+def _rec_run_lines() -> list[str]:
+    """What the hoststub's console fast path reads and writes of an RmiRecRun
+    (the RMM ABI's offsets, from cosim/rmm/structs.py) and of the ESR."""
+    ex = RmiRecRun.EXIT_OFFSET
+    values = {
+        "REC_RUN_ENTER_FLAGS_OFF": RmiRecEnter.offset_of("flags"),
+        "REC_RUN_ENTER_GPRS_OFF": RmiRecEnter.offset_of("gprs"),
+        "REC_RUN_ENTER_LRS_OFF": RmiRecEnter.offset_of("gicv3_lrs"),
+        "REC_RUN_EXIT_REASON_OFF": ex + RmiRecExit.offset_of("exit_reason"),
+        "REC_RUN_EXIT_ESR_OFF": ex + RmiRecExit.offset_of("esr"),
+        "REC_RUN_EXIT_FAR_OFF": ex + RmiRecExit.offset_of("far"),
+        "REC_RUN_EXIT_HPFAR_OFF": ex + RmiRecExit.offset_of("hpfar"),
+        "REC_RUN_EXIT_GPRS_OFF": ex + RmiRecExit.offset_of("gprs"),
+        "REC_RUN_EXIT_LRS_OFF": ex + RmiRecExit.offset_of("gicv3_lrs"),
+        "REC_RUN_LRS": len(RmiRecEnter().gicv3_lrs),
+        "REC_EXIT_SYNC": int(RecExitReason.SYNC),
+        "REC_ENTER_EMUL_MMIO": REC_ENTER_EMUL_MMIO,
+        "REC_ENTER_COMPLETIONS": REC_ENTER_EMUL_MMIO | REC_ENTER_INJECT_SEA
+        | REC_ENTER_RIPAS_RESPONSE,
+        "REC_EXIT_ESR_EC_SHIFT": E.EC_SHIFT,
+        "REC_EXIT_EC_DABT_LOWER": int(E.Ec.DABT_LOWER),
+        "REC_EXIT_DABT_ISV": E.DABT_ISV,
+        "REC_EXIT_DABT_WNR": E.DABT_WNR,
+        "HPFAR_FIPA_MASK": E.HPFAR_FIPA_MASK,
+        "HPFAR_FIPA_SHIFT": E.HPFAR_FIPA_SHIFT,
+    }
+    return [_define(k, v) for k, v in values.items()]
 
 
 def _xmacro(name: str, regs: list[L.SysReg], numbered: bool = False) -> str:

@@ -459,6 +459,22 @@ KICK_SGI = 1
 realm it runs exits with an IRQ, an idle WAIT returns (Group 1 Non-secure)."""
 HYP_TIMER_PPI = 26
 """INTID of the EL2 physical timer (CNTHP), which ends a WAIT at its deadline."""
+STUB_CONSOLE_MAX = 1024
+"""Bytes of console output one REC_ENTER request collects in the hoststub."""
+
+
+class ConsoleFlag(IntEnum):
+    """REC_ENTER `console_flags`: which PL011 accesses the hoststub completes
+    itself (the console fast path, like KVM's coalesced MMIO)."""
+
+    DR_WRITE = 1 << 0
+    """Writes of the data register: the byte goes to `console_buf`."""
+    FR_READ = 1 << 1
+    """Reads of the flag register answer `console_fr` (the VMM sets this only
+    while its receive FIFO is empty, so FR is constant)."""
+    CR_ACCESS = 1 << 2
+    """Reads of the control register answer `console_cr`; writes of that same
+    value are completed (they change nothing)."""
 
 
 STUB_REQUEST = Layout("STUB", [
@@ -481,6 +497,16 @@ STUB_REQUEST = Layout("STUB", [
     Field("irqs"),
     Field("done"),
     Field("batch", 8, STUB_BATCH_MAX * STUB_BATCH_REGS),
+    # REC_ENTER's console fast path (ConsoleFlag): the UART page's IPA in the
+    # realm, what to complete, the register values; the stub returns the
+    # bytes written and how many exits it completed without Python.
+    Field("console_ipa"),
+    Field("console_flags"),
+    Field("console_fr"),
+    Field("console_cr"),
+    Field("console_len"),
+    Field("console_exits"),
+    Field("console_buf", 1, STUB_CONSOLE_MAX),
 ], size=0x1000)
 
 

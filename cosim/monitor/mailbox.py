@@ -22,6 +22,8 @@ class Mailbox:
         self._action = self.base + m["action"]
         self._flags = self.base + m["flags"]
         self._frame = self.base + m["x"]
+        self.esr_addr = self.base + m["esr"]
+        self.elr_addr = self.base + m["elr"]
         self._field = {f.name: self.base + m[f.name] for f in m.fields}
 
     # hot path helpers -------------------------------------------------------

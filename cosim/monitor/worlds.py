@@ -11,27 +11,35 @@
   RMI_REC_ENTER's X0 = the RMM's answer).
 
 A REC may run on a different CPU each time: its complete saved state
-(including FP/SVE and debug registers the RMM does not model) is kept here
-as a snapshot of realm_ctx and loaded again only when the CPU holds another.
+(including FP/SVE and debug registers the RMM does not model) stays in the
+realm_ctx of the CPU it last ran on, and is copied out (a snapshot) only
+when another REC needs that CPU or the REC runs on another CPU.
 """
 
 from __future__ import annotations
 
+import struct
 import threading
 import weakref
 from collections.abc import Callable
+from operator import itemgetter
 
 from ..arch.el2 import CNTHCTL_CNTPMASK, CNTHCTL_CNTVMASK
 from ..arch.timer import CNT_CTL_IMASK
 from ..memory import GuestMemory
+from ..rmm.abi import REC_ENTER_TRAP_WFE, REC_ENTER_TRAP_WFI
 from ..rmm.exits import RealmTrap, RecExitDecision, Resume, TrapKind
 from ..rmm.rec import Rec
 from ..rmm.results import EnterRealm
+from ..rmm.structs import RmiRecEnter
 from ..trace import Trace
 from . import layout as L
 from .context import (
     EL1_NAMES,
     EL2_NAMES,
+    GIC_NAMES,
+    GIC_STATUS_NAMES,
+    GPRS_ST,
     ContextShape,
     CpuContext,
     ns_context,
@@ -50,6 +58,54 @@ while the RMM holds a timer masked, the switch also sets that timer's
 CNTx_CTL_EL0.IMASK in the CPU, and takes it out again of what the RMM and the
 host see.  The realm could read the forced IMASK while the mask is held."""
 
+TRAP_FLAGS = REC_ENTER_TRAP_WFI | REC_ENTER_TRAP_WFE
+"""The RmiRecEnter flags the EL2 configuration depends on (HCR_EL2.TWI/TWE)."""
+
+_EL1_FIRST, _EL1_END = span_index(EL1_NAMES[0]), span_index(EL1_NAMES[-1]) + 1
+_EL2_FIRST, _EL2_END = span_index(EL2_NAMES[0]), span_index(EL2_NAMES[-1]) + 1
+_GIC_ALL = [*GIC_NAMES, *GIC_STATUS_NAMES]
+_GIC_FIRST, _GIC_END = span_index(_GIC_ALL[0]), span_index(_GIC_ALL[-1]) + 1
+assert _EL1_END - _EL1_FIRST == len(EL1_NAMES) and _EL2_END - _EL2_FIRST == len(EL2_NAMES)
+assert _GIC_END - _GIC_FIRST == len(_GIC_ALL)
+"""The EL1, EL2 and GIC registers each lie contiguously in a context's span
+(layout.CONTEXT): each group is written with one pack call."""
+
+
+def _words(n: int) -> struct.Struct:
+    return struct.Struct(f"<{n}Q")
+
+
+_EL1_ST, _EL2_ST, _GIC_ST = (_words(_EL1_END - _EL1_FIRST), _words(_EL2_END - _EL2_FIRST),
+                             _words(_GIC_END - _GIC_FIRST))
+_EXIT_ST = _words(5)
+"""Mailbox esr, elr, spsr, far, hpfar: consecutive (layout.MAILBOX)."""
+assert [L.MAILBOX[n] for n in ("esr", "elr", "spsr", "far", "hpfar")] == \
+    list(range(L.MAILBOX["esr"], L.MAILBOX["esr"] + 40, 8))
+_PC_ST = _words(2)
+"""Context pc, pstate: consecutive."""
+assert L.CONTEXT["pstate"] == L.CONTEXT["pc"] + 8
+
+
+class _Maps:
+    """The registers one CPU shape switches, compiled for the hot path."""
+
+    def __init__(self, shape: ContextShape | None) -> None:
+        def switched(regs: list[L.SysReg]) -> list[L.SysReg]:
+            return [r for r in regs if shape is None or shape.switched(r)]
+
+        el1 = switched(L.EL1_SYSREGS)
+        gic = switched([*L.GIC_SYSREGS, *L.GIC_STATUS_SYSREGS])
+        self.el1_names = [n.upper() for n in EL1_NAMES]
+        """Every EL1 register of the span, in order (unswitched ones are not
+        loaded by the monitor: any value will do)."""
+        self.gic_names = [n.upper() for n in _GIC_ALL]
+        self.el1_saved = [r.name.upper() for r in el1]
+        self.el1_get = itemgetter(*[span_index(r.name) for r in el1])
+        self.gic_saved = [r.name.upper() for r in gic]
+        self.gic_get = itemgetter(*[span_index(r.name) for r in gic])
+        self.el1_zeros = [0] * len(self.el1_names)
+        self.gic_zeros = [0] * len(self.gic_names)
+
 
 class WorldSwitch:
     def __init__(self, memory: GuestMemory, carveout_base: int, cpus: int, trace: Trace,
@@ -63,40 +119,57 @@ class WorldSwitch:
         self._realm_ctx = [realm_context(memory, carveout_base, c) for c in range(cpus)]
         self._ns_ctx = [ns_context(memory, carveout_base, c) for c in range(cpus)]
         self._running: dict[int, EnterRealm] = {}
-        self._snapshots: weakref.WeakKeyDictionary[Rec, tuple[int, bytes]] = \
-            weakref.WeakKeyDictionary()
-        self._loaded: dict[int, tuple[int, int]] = {}
-        """CPU -> (id of the REC whose snapshot realm_ctx holds, its version)."""
-        self._version = 0
+        self._snapshots: weakref.WeakKeyDictionary[Rec, bytes] = weakref.WeakKeyDictionary()
+        """REC -> its complete saved state, for RECs whose state no realm_ctx holds."""
+        self._holder: dict[int, Rec] = {}
+        """CPU -> the REC whose latest state that CPU's realm_ctx holds."""
+        self._home: weakref.WeakKeyDictionary[Rec, int] = weakref.WeakKeyDictionary()
+        """REC -> the CPU whose realm_ctx holds its latest state (the inverse)."""
         self._forced_imask: dict[int, int] = {}
-        self._maps: tuple[ContextShape | None, list[tuple[str, int]], list[tuple[str, int]]] | \
-            None = None
-        self._el2_index = {n: span_index(n) for n in EL2_NAMES}
+        self._maps: tuple[ContextShape | None, _Maps] | None = None
+        self._el2_cache: weakref.WeakKeyDictionary[Rec, dict[tuple[int, int], list[int]]] = \
+            weakref.WeakKeyDictionary()
+        """REC -> (trap flags, timer mask) -> the EL2 part of the span: what
+        realm_el2_config gives for a REC changes only with those two."""
+        self._el2_names = [n.upper() for n in EL2_NAMES]
         self._el1_index = {n.upper(): span_index(n) for n in EL1_NAMES}
-        self._timer_index = [(reg, span_index(reg), bit) for reg, bit in TIMER_MASKS]
+        self._timer_index = [(reg.upper(), span_index(reg) - _EL1_FIRST, bit)
+                             for reg, bit in TIMER_MASKS]
+        self._cnthctl = span_index("cnthctl_el2") - _EL2_FIRST
         self._lock = threading.Lock()
 
     @property
     def rmm(self):  # type: ignore[no-untyped-def]
         return self._rmm()
 
-    def _register_maps(self) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-        """(upper-case name, span index) of the EL1 and GIC registers this CPU
-        switches: what a REC's context and GIC state hold."""
+    def _register_maps(self) -> _Maps:
+        """The EL1 and GIC registers this CPU switches: what a REC's context
+        and GIC state hold."""
         shape = self._shape()
         if self._maps is None or self._maps[0] is not shape:
-            def switched(regs: list[L.SysReg]) -> list[tuple[str, int]]:
-                return [(r.name.upper(), span_index(r.name)) for r in regs
-                        if shape is None or shape.switched(r)]
-            self._maps = (shape, switched(L.EL1_SYSREGS),
-                          switched([*L.GIC_SYSREGS, *L.GIC_STATUS_SYSREGS]))
-        return self._maps[1], self._maps[2]
+            self._maps = (shape, _Maps(shape))
+        return self._maps[1]
 
     def running(self, cpu: int) -> Rec | None:
         outcome = self._running.get(cpu)
         return outcome.rec if outcome is not None else None
 
     # -- entry --------------------------------------------------------------------------
+
+    def _el2_values(self, rec: Rec, enter: RmiRecEnter) -> list[int]:
+        key = (enter.flags & TRAP_FLAGS, rec.timer_mask)
+        per_rec = self._el2_cache.get(rec)
+        if per_rec is None:
+            per_rec = self._el2_cache.setdefault(rec, {})
+        values = per_rec.get(key)
+        if values is None:
+            config = self.rmm.realm_el2_config(rec, enter)
+            regs = {name: config[name] for name in config}
+            regs["VBAR_EL2"] = self.rel2_vbar
+            regs["SCTLR_EL2"] = SCTLR_EL2_MMU_OFF
+            values = [regs.get(name, 0) for name in self._el2_names]
+            per_rec[key] = values
+        return values
 
     def enter(self, cpu: int, mb: Mailbox, outcome: EnterRealm) -> None:
         rec = outcome.rec
@@ -113,34 +186,27 @@ class WorldSwitch:
         ctx = self._realm_ctx[cpu]
         self._load_snapshot(cpu, rec, ctx)
         c = rec.context
-        el1_map, gic_map = self._register_maps()
-        span = ctx.read_span()
-        sysregs, gic = c.sysregs, rec.gic
-        for name, i in el1_map:
-            if name in sysregs:
-                span[i] = sysregs[name]
-        for name, i in gic_map:
-            if name in gic:
-                span[i] = gic[name]
-        for i in self._el2_index.values():
-            span[i] = 0
-        for name, value in self.rmm.realm_el2_config(rec, outcome.enter).items():
-            i = self._el2_index.get(name.lower())
-            if i is not None:
-                span[i] = value
-        span[self._el2_index["vbar_el2"]] = self.rel2_vbar
-        span[self._el2_index["sctlr_el2"]] = SCTLR_EL2_MMU_OFF
-        cnthctl = span[self._el2_index["cnthctl_el2"]]
+        m = self._register_maps()
+        el1 = list(map(c.sysregs.get, m.el1_names, m.el1_zeros))
+        el2 = self._el2_values(rec, outcome.enter)
+        cnthctl = el2[self._cnthctl]
         forced = 0
         for _reg, i, bit in self._timer_index:
-            if cnthctl & bit and not span[i] & CNT_CTL_IMASK:
-                span[i] |= CNT_CTL_IMASK
+            if cnthctl & bit and not el1[i] & CNT_CTL_IMASK:
+                el1[i] |= CNT_CTL_IMASK
                 forced |= bit
         self._forced_imask[cpu] = forced
-        ctx.write_span(span)
-        ctx.set_gprs(c.gprs)
-        ctx.put("pc", c.pc)
-        ctx.put("pstate", c.pstate)
+        mem, span = self.memory, ctx.span_base
+        try:
+            mem.pack_into(_EL1_ST, span + 8 * _EL1_FIRST, *el1)
+            mem.pack_into(_EL2_ST, span + 8 * _EL2_FIRST, *el2)
+            mem.pack_into(_GIC_ST, span + 8 * _GIC_FIRST,
+                          *map(rec.gic.get, m.gic_names, m.gic_zeros))
+            mem.pack_into(GPRS_ST, ctx.base + L.CONTEXT["gprs"], *c.gprs)
+            mem.pack_into(_PC_ST, ctx.base + L.CONTEXT["pc"], c.pc, c.pstate)
+        except struct.error as exc:
+            raise ValueError(f"REC {rec.index}: a register value is not a 64-bit unsigned "
+                             f"integer: {exc}") from exc
         mb.put("realm_sve", int(rec.realm.sve_en))
         self._running[cpu] = outcome
         if self.trace.active:
@@ -149,15 +215,30 @@ class WorldSwitch:
         mb.set_action(L.Action.ENTER_REALM, flags)
 
     def _load_snapshot(self, cpu: int, rec: Rec, ctx: CpuContext) -> None:
-        saved = self._snapshots.get(rec)
-        if saved is None:
-            ctx.clear()
-            self._loaded.pop(cpu, None)
-            return
-        version, blob = saved
-        if self._loaded.get(cpu) != (id(rec), version):
-            ctx.load_blob(blob)
-            self._loaded[cpu] = (id(rec), version)
+        """Make realm_ctx of `cpu` hold `rec`'s latest state.  A REC's state
+        stays in the realm_ctx of the CPU it last ran on (the monitor saves its
+        debug and FP/SVE registers there only when it leaves the CPU to the
+        host, after Python's last look), and is copied out only when another
+        REC needs that CPU or the REC moves to another CPU.  The host has its
+        REC_ENTER back - the monitor has finished leaving - before it can
+        enter the REC anywhere else."""
+        with self._lock:
+            here = self._holder.get(cpu)
+            if here is rec:
+                return
+            if here is not None:
+                self._snapshots[here] = ctx.blob()
+                self._home.pop(here, None)
+            home = self._home.get(rec)
+            if home is not None:
+                ctx.load_blob(self._realm_ctx[home].blob())
+                del self._holder[home]
+            elif (saved := self._snapshots.pop(rec, None)) is not None:
+                ctx.load_blob(saved)
+            else:
+                ctx.clear()
+            self._holder[cpu] = rec
+            self._home[rec] = cpu
 
     # -- exits ----------------------------------------------------------------------------
 
@@ -168,51 +249,41 @@ class WorldSwitch:
         rec = outcome.rec
         ctx = self._realm_ctx[cpu]
         c = rec.context
+        mem = self.memory
         c.gprs = list(mb.frame())
-        c.pc = mb.get("elr")
-        c.pstate = mb.get("spsr")
-        el1_map, gic_map = self._register_maps()
+        esr, c.pc, c.pstate, far, hpfar = mem.unpack_from(_EXIT_ST, mb.esr_addr)
+        m = self._register_maps()
         span = ctx.read_span()
         sysregs, gic = c.sysregs, rec.gic
-        for name, i in el1_map:
-            sysregs[name] = span[i]
+        sysregs.update(zip(m.el1_saved, m.el1_get(span), strict=True))
         forced = self._forced_imask.get(cpu, 0)
-        for reg, _i, bit in self._timer_index:
-            if forced & bit:
-                sysregs[reg.upper()] &= ~CNT_CTL_IMASK
-        for name, i in gic_map:
-            gic[name] = span[i]
-        trap = RealmTrap(TrapKind.from_vector_offset(ctx.get("vector")), esr=mb.get("esr"),
-                         far=mb.get("far"), hpfar=mb.get("hpfar"))
+        if forced:
+            for reg, _i, bit in self._timer_index:
+                if forced & bit:
+                    sysregs[reg] &= ~CNT_CTL_IMASK
+        gic.update(zip(m.gic_saved, m.gic_get(span), strict=True))
+        trap = RealmTrap(TrapKind.from_vector_offset(ctx.get("vector")), esr=esr,
+                         far=far, hpfar=hpfar)
         result = self.rmm.realm_exit(rec, trap)
         if isinstance(result, Resume):
             mb.set_frame(c.gprs)
-            mb.put("elr", c.pc)
-            mb.put("spsr", c.pstate)
+            mem.pack_into(_PC_ST, mb.elr_addr, c.pc, c.pstate)
             flags = 0
             if result.sysregs_changed:
                 for name in result.sysregs_changed:
-                    if name in self._el1_index:
-                        span[self._el1_index[name]] = c.sysregs[name]
-                ctx.write_span(span)
+                    i = self._el1_index.get(name)
+                    if i is not None:
+                        mem.write_u64(ctx.span_base + 8 * i, c.sysregs[name])
                 flags = L.ActionFlag.RELOAD_EL1
             mb.set_action(L.Action.RESUME_REALM, flags)
             return
         assert isinstance(result, RecExitDecision)
-        # Keep everything the CPU saved, for the next entry of this REC.
-        ctx.set_gprs(c.gprs)
+        # Keep everything the CPU saved in realm_ctx, for the next entry of this
+        # REC (the monitor adds the debug and FP/SVE registers as it leaves).
+        mem.pack_into(GPRS_ST, ctx.base + L.CONTEXT["gprs"], *c.gprs)
         ctx.put("sp_el0", mb.get("sp_el0"))
-        ctx.put("pc", c.pc)
-        ctx.put("pstate", c.pstate)
-        with self._lock:
-            self._version += 1
-            version = self._version
-        self._snapshots[rec] = (version, ctx.blob())
-        self._loaded[cpu] = (id(rec), version)
-        ns = self._ns_ctx[cpu]
-        gprs = ns.gprs()
-        gprs[0] = result.x0
-        ns.set_gprs(gprs)
+        mem.pack_into(_PC_ST, ctx.base + L.CONTEXT["pc"], c.pc, c.pstate)
+        self._ns_ctx[cpu].put("gprs", result.x0)  # the host's X0: RMI_REC_ENTER's result
         del self._running[cpu]
         self._forced_imask.pop(cpu, None)
         self._trace_exit(cpu, rec, result, ran=True)
@@ -226,7 +297,10 @@ class WorldSwitch:
     def forget(self) -> None:
         """A system reset: no REC is running and no snapshot is current."""
         self._running.clear()
-        self._loaded.clear()
-        self._snapshots = weakref.WeakKeyDictionary()
+        with self._lock:
+            self._holder.clear()
+            self._home = weakref.WeakKeyDictionary()
+            self._snapshots = weakref.WeakKeyDictionary()
+        self._el2_cache = weakref.WeakKeyDictionary()
         for ctx in self._realm_ctx:
             ctx.clear()

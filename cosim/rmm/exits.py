@@ -153,9 +153,7 @@ def fill_common(rec: Rec, rec_exit: RmiRecExit, num_lrs: int) -> None:
     rec_exit.cntv_cval = s.get("CNTV_CVAL_EL0", 0)
     g = rec.gic
     rec_exit.gicv3_hcr = g.get("ICH_HCR_EL2", 0) & ICH_HCR_EXIT_MASK
-    rec_exit.gicv3_lrs = [
-        g.get(lr_name(i), 0) if i < num_lrs else 0 for i in range(MAX_LIST_REGISTERS)
-    ]
+    rec_exit.gicv3_lrs = [*map(g.get, LR_NAMES[:num_lrs], _ZEROS), *_ZEROS[num_lrs:]]
     rec_exit.gicv3_misr = g.get("ICH_MISR_EL2", 0)
     rec_exit.gicv3_vmcr = g.get("ICH_VMCR_EL2", 0)
     rec_exit.pmu_ovf_status = pmu_overflow(rec)
@@ -163,6 +161,10 @@ def fill_common(rec: Rec, rec_exit: RmiRecExit, num_lrs: int) -> None:
 
 def lr_name(index: int) -> str:
     return f"ICH_LR{index}_EL2"
+
+
+LR_NAMES = tuple(lr_name(i) for i in range(MAX_LIST_REGISTERS))
+_ZEROS = (0,) * MAX_LIST_REGISTERS
 
 
 @dataclass

@@ -116,18 +116,20 @@ class Rtts:
     def walk(self, ipa: int, level: int) -> RttWalk:
         """RttWalk (B3.78, A5.5.10): from the starting level towards `level`
         (clamped to the starting level..3); stop at `level` or at the first entry
-        that is not a TABLE.  `ipa` must be below 2**s2sz."""
+        that is not a TABLE.  `ipa` must be below 2**s2sz.  Only the entry the
+        walk ends at is decoded: a TABLE entry on the way is recognised by its
+        descriptor type (valid, type "table"; the same test decode makes)."""
         cur = self.realm.rtt_level_start
         target = min(max(level, cur), stage2.PAGE_LEVEL)
         table, entries, base, index = self.start(ipa)
-        decode = self.codec.decode
         read_u64 = self.memory.read_u64
+        lpa2 = self.codec.lpa2
         while True:
-            entry = decode(read_u64(table + DESC_SIZE * index), cur)
-            if cur >= target or entry.hipas is not Hipas.TABLE:
-                return RttWalk(cur, table, entries, base, index, entry)
+            desc = read_u64(table + DESC_SIZE * index)
+            if cur >= target or desc & stage2.DESC_TYPE_MASK != stage2.DESC_TABLE:
+                return RttWalk(cur, table, entries, base, index, self.codec.decode(desc, cur))
             base = stage2.align_down(ipa, cur)
-            table = entry.addr
+            table = stage2.oa_of(desc, lpa2)
             entries = ENTRIES
             cur += 1
             index = stage2.table_index(ipa, cur)

@@ -48,13 +48,13 @@ from .exits import (
     ESR_NONEMULATABLE_ABORT_MASK,
     ESR_SERROR_MASK,
     ESR_WFX_MASK,
+    LR_NAMES,
     RealmTrap,
     RecExitDecision,
     Resume,
     TrapKind,
     emulated_stage2_abort,
     fill_common,
-    lr_name,
     sync_exit,
 )
 from .id_regs import realm_id_value
@@ -108,8 +108,8 @@ def load_gic(rmm: Rmm, rec: Rec, enter: RmiRecEnter) -> None:
     """ICH_HCR_EL2 = the host's permitted bits with the interface enabled (EOIcount
     restarts at 0); ICH_LR<n>_EL2 from the host (validated by RMI_REC_ENTER)."""
     rec.gic["ICH_HCR_EL2"] = ICH_HCR_EN | (enter.gicv3_hcr & HOST_ICH_HCR_BITS)
-    for i in range(rmm.config.num_lrs):
-        rec.gic[lr_name(i)] = enter.gicv3_lrs[i]
+    n = rmm.config.num_lrs
+    rec.gic.update(zip(LR_NAMES[:n], enter.gicv3_lrs[:n], strict=True))
 
 
 def complete_abort(rec: Rec, enter: RmiRecEnter) -> None:

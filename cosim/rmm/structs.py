@@ -50,6 +50,51 @@ class _Codec:
         self.signed = f.fmt == "q"
 
 
+class _Whole:
+    """A whole layout compiled into one struct.Struct (reserved bytes as
+    padding, up to SIZE): one pack or unpack call per structure."""
+
+    __slots__ = ("fields", "st")
+
+    def __init__(self, codecs: tuple[_Codec, ...], size: int) -> None:
+        fmt, at = ["<"], 0
+        for c in sorted(codecs, key=lambda c: c.offset):
+            if c.offset > at:
+                fmt.append(f"{c.offset - at}x")
+            fmt.append(c.st.format.lstrip("<"))
+            at = c.offset + c.st.size
+        if size > at:
+            fmt.append(f"{size - at}x")
+        self.st = struct.Struct("".join(fmt))
+        self.fields = tuple((c.name, c.count) for c in sorted(codecs, key=lambda c: c.offset))
+
+    def values(self, data: tuple[Any, ...]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        i = 0
+        for name, count in self.fields:
+            if count > 1:
+                out[name] = list(data[i : i + count])
+                i += count
+            else:
+                out[name] = data[i]
+                i += 1
+        return out
+
+    def flat(self, obj: object) -> list[Any]:
+        """The structure's values in layout order; a list shorter or longer
+        than its field is padded with zeros or cut, as to_bytes does."""
+        out: list[Any] = []
+        for name, count in self.fields:
+            value = getattr(obj, name)
+            if count > 1:
+                if len(value) != count:
+                    value = [*value[:count], *[0] * (count - len(value))]
+                out.extend(value)
+            else:
+                out.append(value)
+        return out
+
+
 class AbiStruct:
     """Base of the ABI dataclasses: layout-driven (de)serialisation."""
 
@@ -65,6 +110,14 @@ class AbiStruct:
         return codecs
 
     @classmethod
+    def _whole(cls) -> _Whole:
+        whole: _Whole | None = cls.__dict__.get("_WHOLE")
+        if whole is None:
+            whole = _Whole(cls._codecs(), cls.SIZE)
+            cls._WHOLE = whole  # type: ignore[attr-defined]
+        return whole
+
+    @classmethod
     def offset_of(cls, name: str) -> int:
         for f in cls.LAYOUT:
             if f.name == name:
@@ -75,15 +128,18 @@ class AbiStruct:
     def from_bytes(cls, data: bytes | bytearray | memoryview) -> Self:
         if len(data) < cls.SIZE:
             raise ValueError(f"{cls.__name__} needs {cls.SIZE:#x} bytes, got {len(data):#x}")
-        values: dict[str, Any] = {}
-        for c in cls._codecs():
-            items = c.st.unpack_from(data, c.offset)
-            values[c.name] = list(items) if c.count > 1 else items[0]
-        return cls(**values)
+        whole = cls._whole()
+        return cls(**whole.values(whole.st.unpack_from(data, 0)))
 
     def to_bytes(self, only: tuple[str, ...] | None = None) -> bytes:
         """The structure's bytes (reserved bytes zero); with `only`, just those
         fields (the others zero)."""
+        if only is None:
+            whole = self._whole()
+            try:
+                return whole.st.pack(*whole.flat(self))
+            except struct.error:
+                pass  # a value out of its field's range: mask it, field by field
         buf = bytearray(self.SIZE)
         for c in self._codecs():
             if only is not None and c.name not in only:
@@ -104,10 +160,16 @@ class AbiStruct:
 
     @classmethod
     def unpack(cls, memory: GuestMemory, pa: int) -> Self:
-        return cls.from_bytes(memory.view(pa, cls.SIZE))
+        whole = cls._whole()
+        return cls(**whole.values(memory.unpack_from(whole.st, pa)))
 
     def pack(self, memory: GuestMemory, pa: int) -> None:
-        memory.write(pa, self.to_bytes())
+        """Write the structure straight into guest memory (one pack call)."""
+        whole = self._whole()
+        try:
+            memory.pack_into(whole.st, pa, *whole.flat(self))
+        except struct.error:
+            memory.write(pa, self.to_bytes())
 
 
 @dataclass

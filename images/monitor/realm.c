@@ -56,9 +56,14 @@ static struct counts counts(void)
             write_sysreg(reg, v_); \
     }
 
-static void save_el1(u64 ctx, const struct counts *c)
+static void save_el1(u64 ctx, const struct counts *c) { COSIM_CTX_EL1(SAVE_G) }
+
+/* Breakpoint and watchpoint registers.  A realm's are saved only when it
+ * leaves for the host (Python never reads them; RESUME_REALM keeps them in
+ * the CPU), and written only where they differ: QEMU re-registers a
+ * breakpoint on every write. */
+static void save_debug(u64 ctx, const struct counts *c)
 {
-    COSIM_CTX_EL1(SAVE_G)
 #define X(reg, off, idx) if (idx < c->bps) CTX(ctx, off) = read_sysreg(reg);
     COSIM_CTX_DBGBVR(X)
     COSIM_CTX_DBGBCR(X)
@@ -69,17 +74,28 @@ static void save_el1(u64 ctx, const struct counts *c)
 #undef X
 }
 
-static void load_el1(u64 ctx, const struct counts *c)
+#define LOAD_IF(reg, off) \
+    { \
+        u64 v_ = CTX(ctx, off); \
+        if (read_sysreg(reg) != v_) \
+            write_sysreg(reg, v_); \
+    }
+
+static void load_debug(u64 ctx, const struct counts *c)
 {
-    COSIM_CTX_EL1(LOAD_G)
-#define X(reg, off, idx) if (idx < c->bps) write_sysreg(reg, CTX(ctx, off));
+#define X(reg, off, idx) if (idx < c->bps) LOAD_IF(reg, off)
     COSIM_CTX_DBGBVR(X)
     COSIM_CTX_DBGBCR(X)
 #undef X
-#define X(reg, off, idx) if (idx < c->wps) write_sysreg(reg, CTX(ctx, off));
+#define X(reg, off, idx) if (idx < c->wps) LOAD_IF(reg, off)
     COSIM_CTX_DBGWVR(X)
     COSIM_CTX_DBGWCR(X)
 #undef X
+}
+
+static void load_el1(u64 ctx, const struct counts *c)
+{
+    COSIM_CTX_EL1(LOAD_G)
     isb();
 }
 
@@ -105,12 +121,14 @@ static void save_gic(u64 ctx, const struct counts *c)
 #undef X
 }
 
+/* List and active-priority registers are written only where they differ:
+ * each write makes QEMU re-evaluate the virtual CPU interface. */
 static void load_gic(u64 ctx, const struct counts *c)
 {
-#define X(reg, off, idx) if (idx < c->lrs) write_sysreg(reg, CTX(ctx, off));
+#define X(reg, off, idx) if (idx < c->lrs) LOAD_IF(reg, off)
     COSIM_CTX_GIC_LR(X)
 #undef X
-#define X(reg, off, idx) if (idx < c->aprs) write_sysreg(reg, CTX(ctx, off));
+#define X(reg, off, idx) if (idx < c->aprs) LOAD_IF(reg, off)
     COSIM_CTX_GIC_AP0R(X)
     COSIM_CTX_GIC_AP1R(X)
 #undef X
@@ -164,6 +182,7 @@ u64 realm_enter(u64 pcpu)
     CTX(ns, CTX_PC_OFF) = MB(pcpu, ELR);
     CTX(ns, CTX_PSTATE_OFF) = MB(pcpu, SPSR);
     save_el1(ns, c);
+    save_debug(ns, c);
     save_el2(ns, c);
     save_gic(ns, c);
     fp_save(ns, host_sve);
@@ -171,6 +190,7 @@ u64 realm_enter(u64 pcpu)
     /* ctx is the realm context from here on (the X-macros name it so). */
     load_el2(ctx, c);
     load_el1(ctx, c);
+    load_debug(ctx, c);
     load_gic(ctx, c);
     fp_restore(ctx, MB(pcpu, REALM_SVE));
     copy_frame_from(pcpu, ctx);
@@ -188,11 +208,17 @@ static u64 realm_leave(u64 pcpu)
 {
     struct counts cv = counts();
     const struct counts *c = &cv;
-    u64 ctx = pcpu + PCPU_NS_CTX_OFF;
+    u64 ctx = pcpu + PCPU_REALM_CTX_OFF;
     u64 host_sve = (c->groups >> CTXGROUP_SVE) & 1;
 
+    /* What the realm exit left in the CPU and Python does not look at. */
+    save_debug(ctx, c);
+    fp_save(ctx, MB(pcpu, REALM_SVE));
+
+    ctx = pcpu + PCPU_NS_CTX_OFF;
     load_el2(ctx, c);
     load_el1(ctx, c);
+    load_debug(ctx, c);
     load_gic(ctx, c);
     fp_restore(ctx, host_sve);
     copy_frame_from(pcpu, ctx);
@@ -207,7 +233,11 @@ static u64 realm_leave(u64 pcpu)
 }
 
 /* A realm exception reached EL3 through the R-EL2 vectors (an SMC at EL2).
- * Save the realm's state, ask Python, and do what it says. */
+ * Save the realm's state Python needs (GPRs, syndrome, EL1 and GIC
+ * registers), ask Python, and do what it says.  Not saved here: the realm's
+ * EL2 registers (Python writes all of them on every entry), and its debug and
+ * FP/SIMD/SVE registers, which a RESUME_REALM leaves in the CPU and
+ * realm_leave saves when the realm gives the CPU back to the host. */
 u64 realm_trap(u64 pcpu)
 {
     struct counts cv = counts();
@@ -221,10 +251,8 @@ u64 realm_trap(u64 pcpu)
     MB(pcpu, FAR) = read_sysreg(far_el2);
     MB(pcpu, HPFAR) = read_sysreg(hpfar_el2);
     save_el1(ctx, c);
-    save_el2(ctx, c);
     save_gic(ctx, c);
     COSIM_CTX_GIC_STATUS(SAVE_G)
-    fp_save(ctx, MB(pcpu, REALM_SVE));
 
     u64 action = ring(pcpu, REASON_REALM_EXIT);
     u64 flags = MB(pcpu, FLAGS);

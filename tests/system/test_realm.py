@@ -338,6 +338,50 @@ def test_psci_cpu_on_two_recs_at_once_and_system_off(make_platform) -> None:
     assert info.value.status == RmiStatus.ERROR_REALM and info.value.index == 1
 
 
+def test_a_recs_fp_state_survives_another_rec_and_a_move_to_another_cpu(make_platform) -> None:
+    """A REC's FP/SIMD and thread registers stay in the CPU it last ran on
+    until another REC needs that CPU or the REC runs elsewhere: both paths
+    must give the REC back exactly what it had (the realmstub's marked call
+    checks its registers after the host had control)."""
+    p = _platform(make_platform, cpus=2)
+    p.stub.start_secondaries()
+    r = RealmRun(p, recs=2, ipa_bits=40)
+
+    def complete(ex):
+        if ex.exit_reason != RecExitReason.PSCI:
+            return None
+        r.realm.rmi.psci_complete(r.recs[0].pa, r.recs[1].pa, PSCI_SUCCESS)
+        return {}
+
+    r.d0.on_exit = complete
+    assert r.rsi(PsciFid.CPU_ON_64, 1, RAM + 8, 1)[0] == PSCI_SUCCESS
+    r.d0.on_exit = None
+    d1 = r.driver(1, cpu=0)  # REC 1 shares CPU 0 with REC 0
+    d1.start()
+    enters: list[int] = []
+
+    def enter_on(cpus: list[int]):
+        def enter(rec_pa: int, run: int) -> None:
+            cpu = cpus[min(len(enters), len(cpus) - 1)]
+            if len(enters) == 1:  # the re-entry after the marked call: REC 1 runs on CPU 0 first
+                assert d1.request(L.RealmOp.FP_SUM, 7)[1] == 32 * 7 + sum(range(32))
+            enters.append(cpu)
+            p.rmi(cpu).rec_enter(rec_pa, run)
+        return enter
+
+    # CPU 0, then (after REC 1 took CPU 0) CPU 1: REC 0's state comes from its snapshot.
+    r.d0.runner.enter_smc = enter_on([0, 1])
+    res = r.d0.request(L.RealmOp.MARKED_CALL, 0x5EA1_5EA1_0000_0003)
+    assert res[1] == 0, "REC 0's registers survived REC 1 on its CPU and a move to CPU 1"
+    # CPU 1, then CPU 0: REC 0's state comes from CPU 1's context.
+    enters.clear()
+    r.d0.runner.enter_smc = enter_on([1, 0])
+    res = r.d0.request(L.RealmOp.MARKED_CALL, 0x5EA1_5EA1_0000_0004)
+    r.d0.runner.enter_smc = None
+    assert res[1] == 0, "REC 0's registers survived a move back to CPU 0"
+    assert d1.request(L.RealmOp.FP_SUM, 3)[1] == 32 * 3 + sum(range(32))
+
+
 def test_sve_only_for_realms_that_ask(make_platform) -> None:
     p = _platform(make_platform)
     plain = RealmRun(p, ipa_bits=40)

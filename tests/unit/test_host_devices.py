@@ -13,8 +13,18 @@ from cosim.arch.gicv3 import ICH_HCR_UIE, lr_state, lr_vintid
 from cosim.host import realm_dt, realm_map
 from cosim.host.devices import gic as G
 from cosim.host.devices.mmio import MmioBus
-from cosim.host.devices.pl011 import FR_RXFE, FR_TXFE, INT_RX, UARTDR, UARTFR, UARTIMSC, Pl011
+from cosim.host.devices.pl011 import (
+    FR_RXFE,
+    FR_TXFE,
+    INT_RX,
+    UARTCR,
+    UARTDR,
+    UARTFR,
+    UARTIMSC,
+    Pl011,
+)
 from cosim.host.kernel_image import IMAGE_MAGIC, KernelImage, KernelImageError
+from cosim.monitor.layout import ConsoleFlag
 
 PENDING, ACTIVE = 0b01, 0b10
 
@@ -147,6 +157,21 @@ def test_pl011_transmits_and_receives_with_interrupts() -> None:
     assert uart.read(UARTDR, 4, 0) == ord("h") and uart.read(UARTDR, 4, 0) == ord("i")
     assert levels[-1] is False and uart.read(UARTFR, 4, 0) & FR_RXFE
     assert uart.read(0xFE0, 4, 0) == 0x11 and uart.read(0xFFC, 4, 0) == 0xB1
+
+
+def test_pl011_fast_path_answers_what_the_model_would() -> None:
+    out: list[bytes] = []
+    uart = Pl011(out.append)
+    uart.write(UARTCR, 4, 0x301, 0)
+    flags, fr, cr = uart.fast_path()
+    assert flags == ConsoleFlag.DR_WRITE | ConsoleFlag.CR_ACCESS | ConsoleFlag.FR_READ
+    assert fr == uart.read(UARTFR, 4, 0) and cr == uart.read(UARTCR, 4, 0) == 0x301
+    uart.transmitted(b"boot\n")
+    assert out == [b"boot\n"] and uart.tx_bytes == 5
+    # With input waiting, FR is not constant: its reads must reach the model.
+    uart.feed(b"x")
+    flags, _, _ = uart.fast_path()
+    assert not flags & ConsoleFlag.FR_READ and flags & ConsoleFlag.DR_WRITE
 
 
 def test_realm_device_tree() -> None:

@@ -11,6 +11,8 @@ import collections
 import threading
 from collections.abc import Callable
 
+from ...monitor.layout import ConsoleFlag
+
 UARTDR = 0x000
 UARTRSR = 0x004
 UARTFR = 0x018
@@ -72,6 +74,25 @@ class Pl011:
     def rx_room(self) -> int:
         with self._lock:
             return FIFO_DEPTH - len(self._rx)
+
+    # -- the console fast path (the hoststub completes these accesses) -------------------------
+
+    def fast_path(self) -> tuple[int, int, int]:
+        """(ConsoleFlag bits, FR, CR) for the hoststub: DR writes always (they
+        change no state but the output), CR reads and same-value writes, and
+        FR reads while the receive FIFO is empty (FR is then constant; input
+        that arrives meanwhile raises the UART's interrupt, which ends the
+        stub's loop)."""
+        with self._lock:
+            flags = ConsoleFlag.DR_WRITE | ConsoleFlag.CR_ACCESS
+            if not self._rx:
+                flags |= ConsoleFlag.FR_READ
+            return flags, FR_TXFE | FR_RXFE, self._regs[UARTCR]
+
+    def transmitted(self, data: bytes) -> None:
+        """Bytes the realm wrote to UARTDR through the fast path."""
+        self.tx_bytes += len(data)
+        self._output(data)
 
     # -- registers -----------------------------------------------------------------------------
 
