@@ -138,7 +138,10 @@ def run_realm(args: argparse.Namespace, trace: Trace) -> int:
         debugger = make_debugger(args, pcfg, files, kernel_symbols=symbols,
                                  kernel_ipa=kernel_ipa)
         args.rsi_timeout = 0.0  # the guest may sit at a breakpoint for as long as it likes
-    stdin = sys.stdin.buffer if not command and _usable_stdin() else None
+    # The shell gets the input whatever it is; a command gets piped or
+    # redirected input (a terminal stays the user's: a command is not a session).
+    stdin = sys.stdin.buffer if _usable_stdin() and (
+        not command or not os.isatty(sys.stdin.fileno())) else None
     if args.gdb_attach:
         stdin = None  # the terminal is gdb's
     if stdin is not None and ours and os.isatty(stdin.fileno()):

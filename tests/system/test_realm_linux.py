@@ -170,6 +170,22 @@ def test_closed_input_ends_the_shell_and_the_run(images: RealmImages) -> None:
     assert re.search(r"granules delegated: [\d,]+ at peak, 0 at the end", proc.stderr)
 
 
+def test_piped_input_reaches_the_command_and_ends_with_end_of_file(images: RealmImages) -> None:
+    """`printf ... | cosim realm run -- CMD`: the command reads the piped lines
+    from its console (none lost to the driver's start-up drain of the FIFO)
+    and then end of file, as a program run with a pipe on its stdin does."""
+    proc = subprocess.run([sys.executable, "-m", "cosim.cli", "realm", "run", "--cpus", "1",
+                           "--no-attest", "--params", "quiet", "--",
+                           'read first; echo "first:$first"; wc -l; echo "wc ended"'],
+                          input="line one\nline two\nline three\n", capture_output=True,
+                          text=True, timeout=BOOT_TIMEOUT)
+    assert proc.returncode == 0, proc.stderr[-2000:] + proc.stdout[-2000:]
+    out = proc.stdout.replace("\r", "")
+    assert "first:line one" in out
+    assert re.search(r"^2$", out, re.MULTILINE), out[-1000:]
+    assert "wc ended" in out and "command exited with status 0" in out
+
+
 def test_guest_crash_ends_the_run_and_tears_down(images: RealmImages) -> None:
     """A kernel panic (panic=-1 makes the guest ask for a reset at once) ends
     the run with a failure status, and still every granule comes back."""

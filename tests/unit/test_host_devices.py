@@ -151,7 +151,10 @@ def test_pl011_transmits_and_receives_with_interrupts() -> None:
     assert uart.read(UARTFR, 4, 0) & FR_TXFE
     uart.write(UARTDR, 4, ord("A") | 0xF00, 0)
     assert out == [b"A"] and uart.tx_bytes == 1
+    assert uart.rx_room == 0 and uart.feed(b"early") == 0, \
+        "input waits until the driver unmasks receive interrupts (it drains the FIFO first)"
     uart.write(UARTIMSC, 4, INT_RX, 0)
+    assert uart.rx_room == 32
     assert uart.feed(b"hi") == 2 and levels[-1] is True
     assert not uart.read(UARTFR, 4, 0) & FR_RXFE
     assert uart.read(UARTDR, 4, 0) == ord("h") and uart.read(UARTDR, 4, 0) == ord("i")
@@ -169,7 +172,8 @@ def test_pl011_fast_path_answers_what_the_model_would() -> None:
     uart.transmitted(b"boot\n")
     assert out == [b"boot\n"] and uart.tx_bytes == 5
     # With input waiting, FR is not constant: its reads must reach the model.
-    uart.feed(b"x")
+    uart.write(UARTIMSC, 4, INT_RX, 0)
+    assert uart.feed(b"x") == 1
     flags, _, _ = uart.fast_path()
     assert not flags & ConsoleFlag.FR_READ and flags & ConsoleFlag.DR_WRITE
 

@@ -60,10 +60,20 @@ class Pl011:
 
     # -- the host side ----------------------------------------------------------------------
 
+    def _room(self) -> int:
+        # Input waits until the guest's driver unmasks a receive interrupt:
+        # Linux's pl011 driver empties the receive FIFO when it starts the port
+        # (just before it sets UARTIMSC), so bytes that arrived earlier, as
+        # piped input does, would be thrown away.
+        if not self._regs[UARTIMSC] & (INT_RX | INT_RT):
+            return 0
+        return FIFO_DEPTH - len(self._rx)
+
     def feed(self, data: bytes) -> int:
-        """Input from the user's terminal; returns how many bytes the FIFO took."""
+        """Input from the user's terminal; returns how many bytes the FIFO took
+        (none while the guest has not unmasked its receive interrupts)."""
         with self._lock:
-            room = FIFO_DEPTH - len(self._rx)
+            room = self._room()
             self._rx.extend(data[:room])
             taken = min(room, len(data))
             level = self._update()
@@ -73,7 +83,7 @@ class Pl011:
     @property
     def rx_room(self) -> int:
         with self._lock:
-            return FIFO_DEPTH - len(self._rx)
+            return self._room()
 
     # -- the console fast path (the hoststub completes these accesses) -------------------------
 
