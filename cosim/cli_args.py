@@ -15,26 +15,24 @@ from pathlib import Path
 from .config import unreadable
 
 
-def positive_int(text: str) -> int:
-    """A count of at least 1."""
+def _int_at_least(text: str, least: int) -> int:
     try:
         n = int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    if n < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, not {n}")
     return n
+
+
+def positive_int(text: str) -> int:
+    """A count of at least 1."""
+    return _int_at_least(text, 1)
 
 
 def non_negative_int(text: str) -> int:
     """A count that may be 0."""
-    try:
-        n = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, not {n}")
-    return n
+    return _int_at_least(text, 0)
 
 
 def positive_seconds(text: str) -> float:
