@@ -21,12 +21,12 @@ from typing import IO
 from .cli_text import ViolationPrinter, describe_platform
 from .config import PlatformConfig
 from .exit_status import ExitStatus
+from .machine.machine import ALIVE_EVERY
 from .platform import Platform, PlatformDebugger
 from .trace import Trace
 
 POLL = 0.1
-ALIVE_EVERY = 2.0
-"""Seconds between checks that QEMU still answers QMP."""
+"""Seconds between looks at how the run is going (power off, reset, halt, output)."""
 CONSOLE_DRAIN = 5.0
 """Seconds a powered-off QEMU gets to exit, so that its last output arrives."""
 TAIL_LINES = 10

@@ -60,6 +60,10 @@ def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None
         os.killpg(proc.pid, sig)
 
 
+ALIVE_EVERY = 2.0
+"""Seconds between checks that QEMU still answers QMP while something is awaited."""
+
+
 class Machine:
     def __init__(self, config: PlatformConfig, handler: PluginHandler, *, bios: bytes,
                  blobs: list[tuple[bytes | str, int]], plugin_args: list[str] | None = None,
@@ -257,12 +261,20 @@ class Machine:
             raise self._failure
 
     def wait(self, event: threading.Event, timeout: float, what: str) -> None:
-        """Wait for `event`, raising the machine's failure if it fails first."""
+        """Wait for `event`, raising the machine's failure if it fails first;
+        a wait longer than ALIVE_EVERY also checks that QEMU still answers QMP,
+        so a QEMU that was stopped (SIGSTOP) is named as the cause rather than
+        the event that did not come."""
         deadline = time.monotonic() + timeout
+        next_alive = time.monotonic() + ALIVE_EVERY
         while not event.wait(0.05):
             self.check()
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise MachineTimeout(f"{what} did not happen within {timeout:.0f} s")
+            if now >= next_alive and self.qmp is not None and self.running:
+                self.check_alive()
+                next_alive = time.monotonic() + ALIVE_EVERY
         self.check()
 
     @property
