@@ -120,6 +120,9 @@ def run_realm(args: argparse.Namespace, trace: Trace) -> int:
     if args.firmware is not None:
         pcfg.ram_size += FIRMWARE_RAM_EXTRA
     console = RealmConsole(echo=sys.stdout.buffer)
+    if ours:
+        from .images import INIT_MARKER
+        console.hold_input_until(INIT_MARKER.encode())
     rpv = bytes.fromhex(args.realm_pv).ljust(64, b"\0") if args.realm_pv else bytes(64)
     vm_cfg = RealmVmConfig(kernel=Path(kernel), initrd=Path(initrd) if initrd else None,
                            cmdline=cmdline, cpus=args.cpus, mem=args.mem,

@@ -29,6 +29,8 @@ CAPTURE_LIMIT = 4 << 20
 POLL_INTERVAL = 0.01
 EOT = b"\x04"
 """What the end of the input stream is typed as (Ctrl-D: end of file for the guest's tty)."""
+HOLD_LIMIT = 1 << 20
+"""Bytes of input read ahead while input is held (see hold_input_until)."""
 EOT_REPEAT = 1.0
 """Seconds between EOTs after the input ended: Linux's PL011 driver drains the
 receive FIFO when the port starts up, so an EOT typed before the guest reads
@@ -49,6 +51,7 @@ class RealmConsole:
         self._stop_input = threading.Event()
         self._saved_tty: list | None = None
         self._tty_fd = -1
+        self._input_gate: threading.Event | None = None
 
     # -- output (vCPU threads) ----------------------------------------------------------------
 
@@ -105,6 +108,12 @@ class RealmConsole:
 
     # -- input (a thread of its own) --------------------------------------------------------------
 
+    def hold_input_until(self, marker: bytes) -> None:
+        """Feed no input before a guest output line holds `marker` (our /init's
+        ready line): the guest's UART driver empties the receive FIFO while it
+        starts the port, so bytes that come before, as piped input does, are lost."""
+        self._input_gate = self.watch(marker)[0]
+
     def start_input(self, stream: IO[bytes], feed: Callable[[bytes], int],
                     room: Callable[[], int]) -> None:
         """Read `stream` and feed the UART (as fast as its FIFO takes it)."""
@@ -124,11 +133,11 @@ class RealmConsole:
         raw = self._saved_tty is not None
         pending = b""
         ended = False
+        gate = self._input_gate
         while not self._stop_input.is_set():
-            if not pending and ended:
-                self._stop_input.wait(EOT_REPEAT)
-                pending = EOT
-            if not pending:
+            held = gate is not None and not gate.is_set()
+            if not ended and ((held and len(pending) < HOLD_LIMIT) or not pending):
+                # Read on while input is held, so that Ctrl-A x still quits.
                 ready, _, _ = select.select([fd], [], [], 0.1)
                 if not ready:
                     continue
@@ -140,7 +149,7 @@ class RealmConsole:
                     # The input ended (a pipe or file, or a terminal hung up): the
                     # guest sees end of file on its tty, as from a typed Ctrl-D.
                     ended = True
-                    pending = EOT
+                    pending += EOT
                     continue
                 if raw:
                     out = bytearray()
@@ -156,7 +165,14 @@ class RealmConsole:
                         else:
                             out.append(b)
                     data = bytes(out)
-                pending = data
+                pending += data
+                continue
+            if held:
+                time.sleep(POLL_INTERVAL)
+                continue
+            if not pending:     # ended: type EOT again until the run ends
+                self._stop_input.wait(EOT_REPEAT)
+                pending = EOT
             if room() > 0:
                 pending = pending[feed(pending):]
             else:

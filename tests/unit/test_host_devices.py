@@ -264,3 +264,34 @@ def test_console_input_end_is_typed_as_ctrl_d_until_the_guest_reads_it(
         cons.close()
     assert bytes(got).startswith(b"uname\n" + C.EOT), bytes(got)
     assert set(bytes(got)[6:]) == {4}
+
+
+def test_console_input_is_held_until_the_guest_says_it_is_ready() -> None:
+    """Input that comes before /init's ready line is kept, not fed (the guest's
+    UART driver would drain it), and goes in once the line is out."""
+    import os
+    import threading
+    import time
+
+    from cosim.host import console as C
+
+    got, fed = bytearray(), threading.Event()
+
+    def feed(data: bytes) -> int:
+        got.extend(data)
+        fed.set()
+        return len(data)
+
+    r, w = os.pipe()
+    os.write(w, b"early\n")
+    cons = C.RealmConsole()
+    cons.hold_input_until(b"cosim-init: ready")
+    with os.fdopen(r, "rb") as stream:
+        cons.start_input(stream, feed, lambda: 32)
+        time.sleep(0.3)
+        assert not fed.is_set(), bytes(got)
+        cons.output(b"booting\ncosim-init: ready\n")
+        assert fed.wait(10)
+        cons.close()
+    os.close(w)
+    assert bytes(got) == b"early\n"
