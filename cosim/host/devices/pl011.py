@@ -62,9 +62,10 @@ class Pl011:
 
     def _room(self) -> int:
         # Input waits until the guest's driver unmasks a receive interrupt:
-        # Linux's pl011 driver empties the receive FIFO when it starts the port
-        # (just before it sets UARTIMSC), so bytes that arrived earlier, as
-        # piped input does, would be thrown away.
+        # before that nothing reads the FIFO.  Not enough on its own: Linux's
+        # pl011 driver unmasks RX once (pl011_hwinit) and then still empties
+        # the FIFO before its final UARTIMSC write, so input that comes in
+        # between is lost; RealmConsole.hold_input_until covers our initramfs.
         if not self._regs[UARTIMSC] & (INT_RX | INT_RT):
             return 0
         return FIFO_DEPTH - len(self._rx)
