@@ -8,12 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import cbor2
-
-from ..rmm.abi import CCA_TOKEN_TAG, CcaTokenKey, PlatformClaim, RealmClaim
-from ..rmm.attestation import verify_token
-from ..rmm.claims import Claims, RealmClaims, TokenError, digest
-from ..rmm.cose import CoseError, decode_cose_key, decode_sign1
+from ..rmm.abi import PlatformClaim
+from ..rmm.attestation import check_binding, split_token, verify_realm_token, verify_token
+from ..rmm.claims import Claims, RealmClaims, TokenError
+from ..rmm.cose import decode_sign1, strict_loads
 
 
 @dataclass
@@ -56,28 +54,13 @@ class RealmPart:
 
 def _verify_realm_part(token: bytes) -> RealmPart:
     try:
-        outer = cbor2.loads(token)
-    except Exception as exc:  # any CBOR decoding failure means the same to the user
-        raise TokenError(f"not CBOR: {exc}") from None
-    if not isinstance(outer, cbor2.CBORTag) or outer.tag != CCA_TOKEN_TAG \
-            or not isinstance(outer.value, Mapping):
-        raise TokenError(f"not a CCA token (CBOR tag {CCA_TOKEN_TAG})")
-    realm_raw = outer.value.get(CcaTokenKey.REALM)
-    platform_raw = outer.value.get(CcaTokenKey.PLATFORM)
-    if not isinstance(realm_raw, bytes) or not isinstance(platform_raw, bytes):
-        raise TokenError("a CCA token holds a platform token and a realm token")
-    try:
-        msg = decode_sign1(realm_raw)
-        payload = cbor2.loads(msg.payload)
-        if not isinstance(payload, Mapping) or not isinstance(
-                payload.get(RealmClaim.PUBLIC_KEY), bytes):
-            raise TokenError("the realm token carries no public key")
-        msg.verify(decode_cose_key(payload[RealmClaim.PUBLIC_KEY]))
-        platform = cbor2.loads(decode_sign1(platform_raw).payload)
-    except (CoseError, ValueError) as exc:
-        raise TokenError(f"realm token: {exc}") from None
-    realm = RealmClaims.from_map(payload)
-    if not isinstance(platform, Mapping) or platform.get(PlatformClaim.CHALLENGE) != digest(
-            realm.public_key_hash_algo_id, realm.public_key):
-        raise TokenError("the platform token is not bound to the realm token")
+        platform_raw, realm_raw = split_token(token)
+        realm = verify_realm_token(realm_raw)
+        platform = strict_loads(decode_sign1(platform_raw).payload)
+    except TokenError:
+        raise
+    except Exception as exc:  # anything a malformed token provokes, as verify_token says
+        raise TokenError(f"malformed token: {exc}") from None
+    check_binding(platform.get(PlatformClaim.CHALLENGE) if isinstance(platform, Mapping)
+                  else None, realm)
     return RealmPart(realm)

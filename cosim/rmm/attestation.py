@@ -224,6 +224,21 @@ def verify_token(data: bytes, platform_key: ec.EllipticCurvePublicKey | None = N
 def _verify(data: bytes, platform_key: ec.EllipticCurvePublicKey | None) -> Claims:
     simulated = simulated_platform_public_key()
     key = platform_key if platform_key is not None else simulated
+    platform_raw, realm_raw = split_token(data)
+    platform_msg = decode_sign1(platform_raw)
+    try:
+        platform_msg.verify(key)
+    except CoseError as exc:
+        raise TokenError(f"platform token: {exc}") from None
+    platform = PlatformClaims.from_map(strict_loads(platform_msg.payload))
+    realm = verify_realm_token(realm_raw)
+    check_binding(platform.challenge, realm)
+    return Claims(platform, realm, platform_key_simulated=_same_key(key, simulated))
+
+
+def split_token(data: bytes) -> tuple[bytes, bytes]:
+    """The (platform, realm) tokens of a CCA token: tag 399 around a map of
+    exactly those two byte strings."""
     outer = strict_loads(bytes(data))
     if not isinstance(outer, cbor2.CBORTag) or outer.tag != CCA_TOKEN_TAG:
         raise TokenError(f"not a CCA token (CBOR tag {CCA_TOKEN_TAG})")
@@ -236,14 +251,12 @@ def _verify(data: bytes, platform_key: ec.EllipticCurvePublicKey | None) -> Clai
     platform_raw, realm_raw = collection[CcaTokenKey.PLATFORM], collection[CcaTokenKey.REALM]
     if not isinstance(platform_raw, bytes) or not isinstance(realm_raw, bytes):
         raise TokenError("the platform and realm tokens must be byte strings")
+    return platform_raw, realm_raw
 
-    platform_msg = decode_sign1(platform_raw)
-    try:
-        platform_msg.verify(key)
-    except CoseError as exc:
-        raise TokenError(f"platform token: {exc}") from None
-    platform = PlatformClaims.from_map(strict_loads(platform_msg.payload))
 
+def verify_realm_token(realm_raw: bytes) -> RealmClaims:
+    """The realm token's claims, its signature checked against the realm
+    public key it carries."""
     realm_msg = decode_sign1(realm_raw)
     realm_payload = strict_loads(realm_msg.payload)
     if not isinstance(realm_payload, Mapping) or not isinstance(
@@ -255,15 +268,17 @@ def _verify(data: bytes, platform_key: ec.EllipticCurvePublicKey | None) -> Clai
         realm_msg.verify(rak)
     except CoseError as exc:
         raise TokenError(f"realm token: {exc}") from None
-    realm = RealmClaims.from_map(realm_payload)
+    return RealmClaims.from_map(realm_payload)
 
-    expected = digest(realm.public_key_hash_algo_id, realm.public_key)
-    if platform.challenge != expected:
+
+def check_binding(platform_challenge: object, realm: RealmClaims) -> None:
+    """The binding: the platform token's challenge is the hash of the realm
+    public key's COSE_Key encoding."""
+    if platform_challenge != digest(realm.public_key_hash_algo_id, realm.public_key):
         raise TokenError(
             "the platform token is not bound to the realm token: its challenge is not the "
             f"{realm.public_key_hash_algo_id} of the realm public key"
         )
-    return Claims(platform, realm, platform_key_simulated=_same_key(key, simulated))
 
 
 def _same_key(a: ec.EllipticCurvePublicKey, b: ec.EllipticCurvePublicKey) -> bool:
